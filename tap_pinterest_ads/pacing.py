@@ -1,0 +1,45 @@
+"""Request pacing and the per-run request budget, shared by every stream of one API."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from pyrate_limiter import Duration, Limiter, Rate
+
+
+class Pacer:
+    """Blocks until a request fits the API's rolling per-minute window."""
+
+    def __init__(self, requests_per_minute: int) -> None:
+        self.requests_per_minute = requests_per_minute
+        self._limiter = Limiter(Rate(requests_per_minute, Duration.MINUTE))
+
+    def wait(self) -> None:
+        self._limiter.try_acquire("requests")
+
+
+@dataclass
+class RequestBudget:
+    """Counts requests sent to one API in this run; `limit` None means no cap."""
+
+    limit: int | None = None
+    used: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def spend(self) -> None:
+        with self._lock:
+            self.used += 1
+
+    @property
+    def exhausted(self) -> bool:
+        return self.limit is not None and self.used >= self.limit
+
+
+@dataclass
+class ApiResources:
+    """What the streams of one API share within a run."""
+
+    base_url: str
+    pacer: Pacer
+    budget: RequestBudget
