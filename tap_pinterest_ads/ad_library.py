@@ -35,7 +35,7 @@ AD_LIBRARY_PATH = "/api/v1/pinterest-ads"
 PLAN_ERRORS = ("subscription required", "plan or higher required")
 SCROLL_ERRORS = ("scroll token",)
 DATE_FIELDS = ("started", "product_created")
-INSTANT_FIELDS = ("lastseen",)
+INSTANT_FIELDS = ("lastseen", "datefound")
 
 
 class AdLibraryError(FatalAPIError):
@@ -91,7 +91,7 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
         search = self.searches[self._search_name(context)]
         params: dict[str, Any] = {
             **search.filters,
-            **self.walk_filters(context),
+            **(self.walk_filters(self._walk) if self._walk else {}),
             "sorting": self.sort_field,
             "sortdirection": "desc",
             "limit": self.config.get("page_size", 50),
@@ -100,9 +100,13 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
             params["scroll"] = next_page_token
         return params
 
-    def walk_filters(self, context: Context | None) -> dict[str, str]:
+    def walk_filters(self, walk: ScrollWalk) -> dict[str, str]:
         """Hook: filters a stream adds to every page of its walk."""
         return {}
+
+    def page_cap(self) -> int | None:
+        """Hook: pages per search per run, for a stream that samples on purpose."""
+        return None
 
     @staticmethod
     def _search_name(context: Context | None) -> str:
@@ -129,6 +133,7 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
             budget=self.resources.budget,
             logger=self.logger,
             label=f"{self.name}[{self._search_name(context)}]",
+            page_cap=self.page_cap(),
         )
         self._walk = walk
         attempts_before = self.attempts
@@ -171,22 +176,22 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
         assert self._walk is not None
         for row, instant in self._walk.take_page(json_body(response)):
-            yield self.shape(row, instant)
+            if (record := self.shape(row, instant)) is not None:
+                yield record
 
-    def shape(self, row: dict[str, Any], instant: dt.datetime | None) -> dict[str, Any]:
-        """Raw row -> record: typed dates, string ids, unknown fields kept in `extra_fields`."""
+    def shape(self, row: dict[str, Any], instant: dt.datetime | None) -> dict[str, Any] | None:
+        """Raw row -> record: typed dates, string ids; None drops a row the stream cannot key."""
         record = {key: value for key, value in row.items() if key in self._known_fields}
-        extras = {key: value for key, value in row.items() if key not in self._known_fields}
-        record["extra_fields"] = extras or None
         record["id"] = str(row["id"])
         for key in DATE_FIELDS:
             if key in record:
                 day = parse_day(record[key])
                 record[key] = day.isoformat() if day else None
         for key in INSTANT_FIELDS:
-            if key in record:
+            if key in record and key != self.sort_field:
                 when = parse_instant(record[key])
                 record[key] = to_iso(when) if when else None
+        record[self.sort_field] = to_iso(instant) if instant else None
         return record
 
     # The ad library's error bodies: {"success": false, "error": ..., "allowed_values", "hint"}.
@@ -254,7 +259,41 @@ class PinterestAdsStream(AdLibraryStream):
 
     def shape(self, row: dict[str, Any], instant: dt.datetime | None) -> dict[str, Any]:
         record = super().shape(row, instant)
+        assert record is not None
+        # Nothing the API sends is dropped: fields this schema does not know yet land here.
+        extras = {key: value for key, value in row.items() if key not in self._known_fields}
+        record["extra_fields"] = extras or None
         raw = row.get("datefound")
         record["datefound_raw"] = None if raw is None else str(raw)
-        record["datefound"] = to_iso(instant) if instant else None
+        return record
+
+
+class PinterestAdSnapshotsStream(AdLibraryStream):
+    """Append-only engagement history: one row per ad per day the library saw it.
+
+    A bounded refresh of recently seen ads (`sorting=lastseen`, `fromlastseen`), newest first and
+    at most `snapshot_pages_per_search` pages per search per run, so its cost is fixed and known.
+    """
+
+    name = "pinterest_ad_snapshots"
+    primary_keys = ("id", "snapshot_date")
+    replication_key = "lastseen"
+    sort_field = "lastseen"
+    selected_by_default = False  # it spends credits of its own: opt in
+
+    def page_cap(self) -> int | None:
+        return int(self.config.get("snapshot_pages_per_search", 2))
+
+    def walk_filters(self, walk: ScrollWalk) -> dict[str, str]:
+        # Let the API drop ads not seen since the cutoff day (inclusive) before they cost a page.
+        return {"fromlastseen": walk.cutoff.date().isoformat()} if walk.cutoff else {}
+
+    def shape(self, row: dict[str, Any], instant: dt.datetime | None) -> dict[str, Any] | None:
+        if instant is None:
+            return None  # no lastseen, no snapshot date: the row cannot be keyed
+        record = super().shape(row, instant)
+        assert record is not None
+        record["snapshot_date"] = instant.date().isoformat()
+        record["saves"] = row.get("likes", row.get("save_count"))
+        record["repins"] = row.get("shares", row.get("repin_count"))
         return record

@@ -18,7 +18,10 @@ END_OF_RESULTS = "end of results"
 REACHED_BOOKMARK = "reached bookmark - lookback"
 BUDGET_SPENT = "max_requests_per_run reached"
 LOOP_GUARD = "page held no unseen ids (loop guard)"
-COMPLETE_REASONS = frozenset({END_OF_RESULTS, REACHED_BOOKMARK})
+PAGE_CAP = "page cap per search reached"
+# A page cap is a deliberate sample (newest first), so it completes the walk; a spent budget
+# or a loop does not: the bookmark then stays where it was.
+COMPLETE_REASONS = frozenset({END_OF_RESULTS, REACHED_BOOKMARK, PAGE_CAP})
 
 
 @dataclass
@@ -35,6 +38,7 @@ class ScrollWalk:
     budget: RequestBudget
     logger: logging.Logger
     label: str
+    page_cap: int | None = None
     seen: set[str] = field(default_factory=set)
     scroll: str | None = None
     stop_reason: str | None = None
@@ -95,6 +99,8 @@ class ScrollWalk:
             self.stop_reason = END_OF_RESULTS
         elif self.budget.exhausted:
             self.stop_reason = BUDGET_SPENT
+        elif self.page_cap is not None and self.pages >= self.page_cap:
+            self.stop_reason = PAGE_CAP
         self.log_progress(len(rows))
         return kept
 

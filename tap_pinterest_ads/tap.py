@@ -11,7 +11,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_pinterest_ads import redaction
-from tap_pinterest_ads.ad_library import PinterestAdsStream
+from tap_pinterest_ads.ad_library import PinterestAdSnapshotsStream, PinterestAdsStream
 from tap_pinterest_ads.pacing import ApiResources, Pacer, RequestBudget
 from tap_pinterest_ads.settings import DEFAULT_API_URL, FILTERS, check_api_url, parse_searches
 
@@ -73,6 +73,13 @@ SETTINGS = th.PropertiesList(
         description="Pace requests to the API's rolling per-minute limit.",
     ),
     th.Property(
+        "snapshot_pages_per_search",
+        th.IntegerType(minimum=1),
+        default=2,
+        description="pinterest_ad_snapshots (opt-in) reads at most this many pages per search "
+        "per run, most recently seen ads first: its whole credit cost.",
+    ),
+    th.Property(
         "request_timeout",
         th.IntegerType(minimum=1),
         default=60,
@@ -111,7 +118,10 @@ class TapPinterestAds(Tap):
 
     def discover_streams(self) -> list[Stream]:
         searches = parse_searches(self.config.get("searches"))
-        return [PinterestAdsStream(self, resources=self.ad_library, searches=searches)]
+        return [
+            stream_class(self, resources=self.ad_library, searches=searches)
+            for stream_class in (PinterestAdsStream, PinterestAdSnapshotsStream)
+        ]
 
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:

@@ -1,0 +1,86 @@
+"""Run the tap as users do (its own process, real HTTP) and read its Singer output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TAP = [sys.executable, "-m", "tap_pinterest_ads"]
+
+
+@dataclass
+class TapRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def records(self, stream: str = "pinterest_ads") -> list[dict[str, Any]]:
+        return [
+            m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream
+        ]
+
+    @property
+    def states(self) -> list[dict[str, Any]]:
+        return [m["value"] for m in self.messages if m["type"] == "STATE"]
+
+    @property
+    def final_state(self) -> dict[str, Any] | None:
+        return self.states[-1] if self.states else None
+
+
+def parse_messages(lines: Iterable[str]) -> list[dict[str, Any]]:
+    # Singer output is one JSON object per line; a failed run still wrote valid lines first.
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def write_inputs(
+    tmp: Path,
+    config: dict[str, Any],
+    state: dict[str, Any] | None,
+    catalog: dict[str, Any] | None = None,
+) -> list[str]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    args = [*TAP]
+    for flag, content in (("config", config), ("state", state), ("catalog", catalog)):
+        if content is not None:
+            path = tmp / f"{flag}.json"
+            path.write_text(json.dumps(content))
+            args += [f"--{flag}", str(path)]
+    return args
+
+
+def run_tap(
+    tmp: Path,
+    config: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    catalog: dict[str, Any] | None = None,
+    timeout: int = 180,
+) -> TapRun:
+    args = write_inputs(tmp, config, state, catalog)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+    return TapRun(
+        done.returncode, done.stdout, done.stderr, parse_messages(done.stdout.splitlines())
+    )
+
+
+def api_requests(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [entry for entry in log if entry["path"] == "/api/v1/pinterest-ads"]
+
+
+def catalog_selecting(tmp: Path, config: dict[str, Any], streams: set[str]) -> dict[str, Any]:
+    """The tap's own discovered catalog with exactly `streams` selected."""
+    args = [*write_inputs(tmp / "discover", config, None), "--discover"]
+    catalog: dict[str, Any] = json.loads(
+        subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    )
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == []:
+                item["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog

@@ -1,0 +1,36 @@
+"""The SDK's standard tap tests, run against a real sandbox process."""
+
+from __future__ import annotations
+
+import atexit
+
+from singer_sdk.testing import SuiteConfig, get_tap_test_class
+
+from tap_pinterest_ads.sandbox.control import SandboxProcess
+from tap_pinterest_ads.tap import TapPinterestAds
+from tests.conftest import ADS, API_KEY, SEED
+
+# The SDK builds its test class at import time, so the API it talks to must exist by then.
+_sandbox = SandboxProcess(seed=SEED, ads=ADS, rate_limit=100_000).__enter__()
+atexit.register(_sandbox.__exit__, None, None, None)
+
+CONFIG = {
+    "api_key": API_KEY,
+    "api_url": _sandbox.url,
+    "requests_per_minute": 100_000,
+    "searches": [{"name": "all"}, {"name": "video", "mediatype": "video"}],
+}
+
+# Every stream selected, the opt-in snapshots included, so the suite covers them all.
+_catalog = TapPinterestAds(config=CONFIG).catalog_dict
+for _entry in _catalog["streams"]:
+    for _item in _entry["metadata"]:
+        if _item["breadcrumb"] == []:
+            _item["metadata"]["selected"] = True
+
+TestTapPinterestAds = get_tap_test_class(
+    TapPinterestAds,
+    config=CONFIG,
+    catalog=_catalog,
+    suite_config=SuiteConfig(max_records_limit=120),
+)
