@@ -28,7 +28,7 @@ lint: venv
 
 ## make bench: regenerate benchmarks/README.md
 bench: venv
-	$(BIN)/python benchmarks/run.py --write benchmarks/README.md
+	$(BIN)/python benchmarks/run.py --write benchmarks/README.md --slow
 
 ## make sandbox: a local API to point the tap at (no key needed)
 sandbox: venv

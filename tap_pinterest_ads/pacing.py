@@ -8,12 +8,23 @@ from dataclasses import dataclass, field
 from pyrate_limiter import Duration, Limiter, Rate
 
 
+# Slack past the window's edge: the API times requests on arrival, so without it network
+# jitter could land request N+1 inside the window the first N opened (seen: 38 ms to spare).
+WINDOW_SLACK_MS = 1000
+
+
 class Pacer:
-    """Blocks until a request fits the API's rolling per-minute window."""
+    """Blocks until a request fits the API's rolling per-minute window.
+
+    Bursts are allowed (the limit is per rolling minute, not per second): a short walk finishes
+    in seconds, and only the request past the limit waits for the window to move.
+    """
 
     def __init__(self, requests_per_minute: int) -> None:
         self.requests_per_minute = requests_per_minute
-        self._limiter = Limiter(Rate(requests_per_minute, Duration.MINUTE))
+        self._limiter = Limiter(
+            Rate(requests_per_minute, Duration.MINUTE), buffer_ms=WINDOW_SLACK_MS
+        )
 
     def wait(self) -> None:
         self._limiter.try_acquire("requests")

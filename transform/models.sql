@@ -1,0 +1,89 @@
+-- Analyst models over the tables tap-pinterest-ads loads (PostgreSQL).
+-- Plain views, created beside the tables: run with the load schema on the search path, e.g.
+--   PGOPTIONS='-c search_path=pinterest' psql -v ON_ERROR_STOP=1 -f transform/models.sql
+-- target-postgres stores date-time columns as naive UTC timestamps; the views hand out
+-- timestamptz so nobody has to remember that.
+
+-- New ads per day per search: when the ad library found them (UTC days).
+CREATE OR REPLACE VIEW new_ads_per_day AS
+SELECT
+    search_name,
+    (datefound AT TIME ZONE 'UTC')::date AS found_on,
+    count(*) AS new_ads
+FROM pinterest_ads
+WHERE datefound IS NOT NULL
+GROUP BY search_name, found_on;
+
+-- Advertisers by reach in the library: ads, saves and repins summed over their ads.
+CREATE OR REPLACE VIEW top_advertisers AS
+SELECT
+    page_id,
+    max(page_name) AS page_name,
+    count(*) AS ads,
+    coalesce(sum(likes), 0) AS saves,
+    coalesce(sum(shares), 0) AS repins,
+    max(daysrunning) AS longest_days_running,
+    rank() OVER (ORDER BY count(*) DESC, coalesce(sum(likes), 0) DESC) AS rank_by_ads
+FROM pinterest_ads
+WHERE page_id IS NOT NULL
+GROUP BY page_id;
+
+-- Engagement growth per ad, from the snapshot history (needs two observed days or more).
+CREATE OR REPLACE VIEW ad_engagement_growth AS
+WITH bounds AS (
+    SELECT
+        id,
+        min(snapshot_date) AS first_day,
+        max(snapshot_date) AS last_day,
+        count(*) AS snapshots
+    FROM pinterest_ad_snapshots
+    GROUP BY id
+)
+SELECT
+    b.id,
+    b.first_day,
+    b.last_day,
+    b.snapshots,
+    f.saves AS first_saves,
+    l.saves AS last_saves,
+    l.saves - f.saves AS saves_growth,
+    l.repins - f.repins AS repins_growth,
+    round((l.saves - f.saves)::numeric / (b.last_day - b.first_day), 2) AS saves_per_day,
+    l.daysrunning AS days_running
+FROM bounds AS b
+JOIN pinterest_ad_snapshots AS f ON f.id = b.id AND f.snapshot_date = b.first_day
+JOIN pinterest_ad_snapshots AS l ON l.id = b.id AND l.snapshot_date = b.last_day
+WHERE b.last_day > b.first_day;
+
+-- How long ads run: the distribution analysts look at first.
+CREATE OR REPLACE VIEW days_running_distribution AS
+SELECT
+    CASE
+        WHEN daysrunning < 8 THEN '0-7'
+        WHEN daysrunning < 31 THEN '8-30'
+        WHEN daysrunning < 91 THEN '31-90'
+        WHEN daysrunning < 181 THEN '91-180'
+        ELSE '181+'
+    END AS days_running,
+    min(daysrunning) AS bucket_floor,
+    count(*) AS ads
+FROM pinterest_ads
+WHERE daysrunning IS NOT NULL
+GROUP BY 1;
+
+-- "Winning" ads: still running after 30 days and still gaining saves.
+CREATE OR REPLACE VIEW winning_ads AS
+SELECT
+    a.id,
+    a.search_name,
+    a.page_name,
+    a.pin_url,
+    g.days_running,
+    g.last_saves AS saves,
+    g.saves_growth,
+    g.saves_per_day,
+    a.adscore
+FROM ad_engagement_growth AS g
+JOIN pinterest_ads AS a ON a.id = g.id
+WHERE g.days_running >= 30 AND g.saves_growth > 0
+ORDER BY g.saves_per_day DESC, a.id;
