@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from pyrate_limiter import Duration, Limiter, Rate
 
-
 # Slack past the window's edge: the API times requests on arrival, so without it network
 # jitter could land request N+1 inside the window the first N opened (seen: 38 ms to spare).
 WINDOW_SLACK_MS = 1000
