@@ -1,0 +1,1 @@
+"""Local imitation of the WinningHunter Pinterest ads API; see server.py for the routes."""

@@ -1,0 +1,583 @@
+"""The sandbox API over real HTTP: a uvicorn server on 127.0.0.1, driven with requests."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import requests
+
+from tap_pinterest_ads.sandbox.server import SandboxConfig, serve
+
+KEY = "wh_test_key_5f2a"
+API = "/api/v1/pinterest-ads"
+SEED = 7
+ADS = 400
+DEFAULTS = {
+    "rate_limit_per_minute": 100_000,
+    "latency_ms": 0,
+    "scroll_ttl_seconds": 300,
+    "monthly_credits": 20_000,
+}
+
+
+def config(**overrides: Any) -> SandboxConfig:
+    return SandboxConfig(**{"seed": SEED, "ads": ADS, **DEFAULTS, **overrides})
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with serve(config()) as base:
+        yield base
+
+
+def fresh(server: str) -> str:
+    requests.post(f"{server}/_sandbox/config", json=DEFAULTS, timeout=5).raise_for_status()
+    requests.post(f"{server}/_sandbox/reset", timeout=5).raise_for_status()
+    return server
+
+
+@pytest.fixture
+def base(server: str) -> str:
+    return fresh(server)
+
+
+def get(
+    base: str, params: dict[str, Any] | None = None, key: str | None = KEY
+) -> requests.Response:
+    headers = {"X-API-Key": key} if key else {}
+    return requests.get(f"{base}{API}", params=params or {}, headers=headers, timeout=10)
+
+
+def walk(base: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every row of a scroll walk, failing on duplicates or on more pages than expected."""
+    rows: list[dict[str, Any]] = []
+    body = get(base, {**params, "limit": 50}).json()
+    while True:
+        rows += body["data"]
+        assert len(rows) <= 20_000
+        if body["scroll"] is None:
+            break
+        body = get(base, {**params, "scroll": body["scroll"]}).json()
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids)), "duplicate rows in a walk"
+    return rows
+
+
+def truth(base: str, params: dict[str, Any]) -> list[str]:
+    body = requests.get(f"{base}/_sandbox/truth", params=params, timeout=10).json()
+    assert body["total"] == len(body["ids"])
+    return list(body["ids"])
+
+
+def used(base: str) -> int:
+    by_key = requests.get(f"{base}/_sandbox/credits", timeout=5).json()["by_key"]
+    return int(by_key.get(hashlib.sha256(KEY.encode()).hexdigest()[:12], 0))
+
+
+def advance(base: str, **amount: float) -> dict[str, Any]:
+    resp = requests.post(f"{base}/_sandbox/advance", json=amount, timeout=30)
+    resp.raise_for_status()
+    return dict(resp.json())
+
+
+def datefound_epoch(value: object) -> int:
+    if isinstance(value, int):
+        return value
+    if value is None or str(value).startswith("0000"):
+        return -1
+    when = datetime.fromisoformat(str(value))
+    return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
+
+
+# -- process and envelope ---------------------------------------------------------------------
+
+
+def test_cli_prints_one_ready_line_and_serves() -> None:
+    cmd = [sys.executable, "-m", "tap_pinterest_ads.sandbox.server", "--port", "0"]
+    proc = subprocess.Popen([*cmd, "--seed", "5", "--ads", "60"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.fullmatch(r"sandbox listening on (http://127\.0\.0\.1:(\d+)) \(seed 5\)\n", line)
+        assert match and match[2] != "0"
+        state = requests.get(f"{match[1]}/_sandbox/state", timeout=5).json()
+        assert state["seed"] == 5 and state["ads"] == 60
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_envelope(base: str) -> None:
+    body = get(base).json()
+    assert body["success"] is True and len(body["data"]) == 20 and body["limit"] == 20
+    assert body["total"] == ADS and body["total_relation"] == "eq"
+    assert body["scroll"].startswith("sa:")
+    assert body["nextscrapetime"] == int(datetime(2026, 9, 2, tzinfo=UTC).timestamp())
+    assert get(base, {"limit": 500}).json()["limit"] == 50
+    beyond = get(base, {"page": 100}).json()
+    assert beyond["data"] == [] and beyond["scroll"] is None
+
+
+def test_page_param_matches_scroll_pages(base: str) -> None:
+    first = get(base, {"limit": 30}).json()
+    second = get(base, {"scroll": first["scroll"], "limit": 5}).json()  # later limits are ignored
+    assert second["limit"] == 30
+    assert get(base, {"limit": 30, "page": 1}).json()["data"] == second["data"]
+
+
+# -- determinism --------------------------------------------------------------------------------
+
+
+def page_bytes(base: str, params: dict[str, Any], pages: int = 3) -> list[bytes]:
+    """Raw bodies of the first pages, with the tokens (they carry their issue time) masked."""
+    out, query = [], {**params, "limit": 50}
+    for _ in range(pages):
+        resp = get(base, query)
+        token = resp.json()["scroll"]
+        out.append(resp.content.replace(token.encode(), b"TOKEN"))
+        query = {**params, "scroll": token}
+    return out
+
+
+def test_same_seed_serves_byte_identical_pages(base: str) -> None:
+    def pages(url: str) -> list[bytes]:
+        return page_bytes(url, {"sorting": "likes"})
+
+    with serve(config()) as twin, serve(config(seed=SEED + 1)) as other:
+        assert pages(base) == pages(twin)
+        assert pages(base) != pages(other)
+        assert truth(base, {}) == truth(twin, {}) != truth(other, {})
+
+
+# -- auth ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "status", "body"),
+    [
+        (None, 401, {"success": False, "error": "Unauthorized"}),
+        ("sk_live_nope", 401, {"success": False, "error": "Unauthorized"}),
+        (
+            "wh_basic_plan",
+            403,
+            {"success": False, "error": "WinningHunter Standard subscription required"},
+        ),
+        (
+            "wh_free_plan",
+            403,
+            {"success": False, "error": "WinningHunter Basic plan or higher required"},
+        ),
+        (
+            "wh_upgrade",
+            200,
+            {
+                "upgrade": "standard_reach",
+                "message": "Pinterest ads need the Standard plan. "
+                "Upgrade at https://app.winninghunter.com/pricing",
+            },
+        ),
+    ],
+)
+def test_auth_failures(base: str, key: str | None, status: int, body: dict[str, Any]) -> None:
+    resp = get(base, key=key)
+    assert (resp.status_code, resp.json()) == (status, body)
+    assert requests.get(f"{base}/_sandbox/credits", timeout=5).json()["by_key"] == {}
+
+
+def test_no_credits_key(base: str) -> None:
+    resp = get(base, key="wh_no_credits")
+    body = resp.json()
+    assert resp.status_code == 429 and "Retry-After" not in resp.headers
+    assert body["error"] == "Monthly API credits exhausted"
+    assert body["credits"]["remaining"] == body["credits"]["total_remaining"] == 0
+    assert body["purchase"] == {"url": "https://app.winninghunter.com/api#credits"}
+
+
+def test_key_sources_and_precedence(base: str) -> None:
+    url = f"{base}{API}"
+    bearer = {"Authorization": f"Bearer {KEY}"}
+    assert requests.get(url, headers=bearer, timeout=5).status_code == 200
+    assert requests.get(url, params={"api_key": KEY}, timeout=5).status_code == 200
+    # X-API-Key is looked at first, so a bad one there wins over a good bearer token
+    both = {**bearer, "X-API-Key": "nope"}
+    assert requests.get(url, headers=both, timeout=5).status_code == 401
+    empty_first = {**bearer, "X-API-Key": ""}
+    assert requests.get(url, headers=empty_first, timeout=5).status_code == 200
+
+
+def test_request_log_never_holds_the_key(base: str) -> None:
+    get(base, {"sorting": "likes"})
+    requests.get(f"{base}{API}", headers={"Authorization": f"Bearer {KEY}"}, timeout=5)
+    requests.get(f"{base}{API}", params={"api_key": KEY, "keyword": KEY}, timeout=5)
+    get(base, {"mediatype": "nope"})
+    raw = requests.get(f"{base}/_sandbox/requests", timeout=5).text
+    assert KEY not in raw
+    log = requests.get(f"{base}/_sandbox/requests", timeout=5).json()["requests"]
+    assert [e["seq"] for e in log] == [1, 2, 3, 4]
+    assert {e["key_id"] for e in log} == {hashlib.sha256(KEY.encode()).hexdigest()[:12]}
+    assert all("api_key" not in e["params"] for e in log)
+    assert log[0]["params"] == {"sorting": "likes"} and log[0]["rows"] == 20
+    assert requests.delete(f"{base}/_sandbox/requests", timeout=5).json() == {"requests": []}
+
+
+# -- validation -----------------------------------------------------------------------------------
+
+
+def test_bad_enum(base: str) -> None:
+    resp = get(base, {"mediatype": "gif"})
+    assert resp.status_code == 400
+    assert resp.json() == {
+        "success": False,
+        "error": "Invalid value 'gif' for 'mediatype'",
+        "allowed_values": ["videos", "video", "images", "image"],
+        "hint": "Use one of the allowed values, e.g. mediatype=video",
+    }
+    alias = get(base, {"trier": "newest"}).json()
+    assert alias["error"] == "Invalid value 'newest' for 'trier'"
+    assert "datefound" in alias["allowed_values"]
+
+
+@pytest.mark.parametrize("value", ["2026-13-01", "31/01/2026", "2026-1-5"])
+def test_bad_date(base: str, value: str) -> None:
+    resp = get(base, {"from": value})
+    assert resp.status_code == 400
+    assert resp.json() == {
+        "success": False,
+        "error": f"Invalid date '{value}' for 'from'",
+        "hint": "Dates use Y-m-d, e.g. 2026-01-31",
+    }
+
+
+@pytest.mark.parametrize(
+    ("params", "error"),
+    [
+        ({"limit": "0"}, "Invalid value '0' for 'limit'"),
+        ({"limit": "ten"}, "Invalid value 'ten' for 'limit'"),
+        ({"page": "-1"}, "Invalid value '-1' for 'page'"),
+        ({"minlikes": "lots"}, "Invalid number 'lots' for 'minlikes'"),
+    ],
+)
+def test_bad_numbers(base: str, params: dict[str, str], error: str) -> None:
+    resp = get(base, params)
+    assert resp.status_code == 400
+    assert resp.json()["error"] == error and resp.json()["hint"]
+    assert used(base) == 1  # a 400 keeps its credit
+
+
+# -- filters, sorting, walks ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def universe(server: str) -> list[dict[str, Any]]:
+    """Every row at the initial clock (module-scoped, so set up before `base`)."""
+    return walk(fresh(server), {})
+
+
+KEYWORD_FIELDS = ["landing_url", "link", "domain", "shopify_shopifydomain", "page_name"]
+KEYWORD_FIELDS += ["ad_text", "title", "description", "product_name"]
+
+
+def text_of(row: dict[str, Any]) -> str:
+    return " ".join(str(row[f]) for f in KEYWORD_FIELDS if row[f] is not None).lower()
+
+
+FILTERS: list[tuple[dict[str, str], Callable[[dict[str, Any]], bool]]] = [
+    ({"keyword": "serum,LAMP"}, lambda r: any(t in text_of(r) for t in ("serum", "lamp"))),
+    (
+        {"keyword": "glow", "searchkeyword": "pagename"},
+        lambda r: "glow" in r["page_name"].lower(),
+    ),
+    (
+        {"keyword": ".shop", "searchkeyword": "storeurl"},
+        lambda r: ".shop" in r["domain"] + str(r["shopify_shopifydomain"]),
+    ),
+    ({"countries": "DE,fr"}, lambda r: bool({"DE", "FR"} & set(r["countries"]))),
+    ({"niches": "BG,JY"}, lambda r: r["niche_v2"] in {"BG", "JY"}),
+    ({"language": "en"}, lambda r: r["language"] == "en"),
+    ({"gender": "female"}, lambda r: r["gender"] == "female"),
+    ({"technologies": "klaviyo,wix"}, lambda r: bool({"klaviyo", "wix"} & set(r["technologies"]))),
+    ({"mediatype": "videos"}, lambda r: r["media_type"] == "video"),
+    ({"pagetype": "collections"}, lambda r: r["page_type"] == "collection"),
+    ({"minlikes": "5", "maxlikes": "80"}, lambda r: 5 <= r["likes"] <= 80),
+    ({"mincomments": "2"}, lambda r: r["comments"] >= 2),
+    ({"maxshares": "30"}, lambda r: r["shares"] <= 30),
+    ({"mintraffic": "20000"}, lambda r: (r["store_traffic"] or -1) >= 20000),
+    (
+        {"minprice": "20", "maxprice": "60.5"},
+        lambda r: r["shopify_productprice"] is not None and 20 <= r["shopify_productprice"] <= 60.5,
+    ),
+    (
+        {"from": "2026-05-01", "to": "2026-07-31"},
+        lambda r: "2026-05-01" <= r["started"] <= "2026-07-31",
+    ),
+    ({"fromlastseen": "2026-08-20"}, lambda r: r["lastseen"] >= "2026-08-20"),
+    ({"product_to": "2025-12-31"}, lambda r: (r["product_created"] or "9") <= "2025-12-31"),
+    ({"mindays": "30", "maxdays": "90"}, lambda r: 30 <= r["daysrunning"] <= 90),
+]
+
+
+@pytest.mark.parametrize(("params", "check"), FILTERS, ids=[",".join(p) for p, _ in FILTERS])
+def test_filter_narrows_consistently(
+    base: str,
+    universe: list[dict[str, Any]],
+    params: dict[str, str],
+    check: Callable[[dict[str, Any]], bool],
+) -> None:
+    rows = walk(base, params)
+    expected = [r["id"] for r in universe if check(r)]
+    assert 0 < len(rows) < len(universe)
+    assert [r["id"] for r in rows] == truth(base, params)
+    assert sorted(r["id"] for r in rows) == sorted(expected)
+
+
+def test_id_filters(base: str, universe: list[dict[str, Any]]) -> None:
+    page_id = universe[0]["page_id"]
+    by_page = walk(base, {"pageidfromurl": page_id})
+    assert by_page and all(r["page_id"] == page_id for r in by_page)
+    assert len(by_page) == sum(r["page_id"] == page_id for r in universe)
+    product = next(r["shopify_productid"] for r in universe if r["shopify_productid"])
+    assert [r["shopify_productid"] for r in walk(base, {"product": product})] == [product]
+
+
+def test_blank_and_all_values_do_not_filter(base: str) -> None:
+    everything = truth(base, {})
+    blanks = {"keyword": "", "countries": "All", "niches": "", "gender": "all", "scroll": ""}
+    assert truth(base, blanks) == everything
+
+
+def test_adscorefilter_caps_at_twenty(base: str, universe: list[dict[str, Any]]) -> None:
+    body = get(base, {"adscore": "WINNING", "limit": 50}).json()
+    assert body["scroll"] is None and 0 < len(body["data"]) <= 20
+    assert all(r["adscore"] == "Winning" for r in body["data"])
+    assert [r["id"] for r in body["data"]] == truth(base, {"adscorefilter": "winning"})
+
+
+@pytest.mark.parametrize(
+    "sorting", ["datefound", "comments", "likes", "shares", "reactions", "lastseen", "daysrunning"]
+)
+@pytest.mark.parametrize("direction", ["desc", "asc"])
+def test_sort_orders(base: str, sorting: str, direction: str) -> None:
+    params = {"sorting": sorting, "sortdirection": direction}
+    rows = walk(base, params)
+    assert len(rows) == ADS and [r["id"] for r in rows] == truth(base, params)
+    keys = [
+        (datefound_epoch(r["datefound"]) if sorting == "datefound" else r[sorting], r["id"])
+        for r in rows
+    ]
+    assert keys == sorted(keys, reverse=direction == "desc")
+
+
+# -- scroll tokens -------------------------------------------------------------------------------
+
+
+def test_scroll_is_bound_to_filters(base: str) -> None:
+    token = get(base, {"mediatype": "videos", "limit": 5}).json()["scroll"]
+    # aliases and spellings normalize to the same filter set
+    same = get(base, {"mediatype": "video", "scroll": token})
+    assert same.status_code == 200 and len(same.json()["data"]) == 5
+    for params in ({"mediatype": "image"}, {"mediatype": "video", "sortdirection": "asc"}, {}):
+        resp = get(base, {**params, "scroll": token})
+        assert resp.status_code == 400
+        assert resp.json()["error"] == "Scroll token does not match current query filters"
+    assert used(base) == 5
+
+
+def test_scroll_expiry(base: str) -> None:
+    invalid = {
+        "success": False,
+        "error": "Invalid or expired scroll token",
+        "hint": "Restart the search from the first page (omit scroll)",
+    }
+    token = get(base).json()["scroll"]
+    forged = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+    for bad in (forged, "sa:garbage", "eyJwYWdlIjoxfQ=="):
+        assert get(base, {"scroll": bad}).json() == invalid
+    requests.post(f"{base}/_sandbox/config", json={"scroll_ttl_seconds": 0.2}, timeout=5)
+    token = get(base).json()["scroll"]
+    assert get(base, {"scroll": token}).status_code == 200
+    time.sleep(0.3)
+    assert get(base, {"scroll": token}).json() == invalid
+    requests.post(f"{base}/_sandbox/config", json={"scroll_ttl_seconds": 300}, timeout=5)
+    token = get(base).json()["scroll"]
+    generation = requests.post(f"{base}/_sandbox/expire-scrolls", timeout=5).json()
+    assert (
+        generation["scroll_generation"]
+        == requests.get(f"{base}/_sandbox/state", timeout=5).json()["scroll_generation"]
+    )
+    resp = get(base, {"scroll": token})
+    assert (resp.status_code, resp.json()) == (400, invalid)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"sorting": "datefound", "sortdirection": "asc"},
+        {"countries": "US", "mediatype": "image"},
+    ],
+)
+def test_search_after_survives_new_ads(base: str, params: dict[str, str]) -> None:
+    expected = truth(base, params)
+    body = get(base, {**params, "limit": 50}).json()
+    seen = [r["id"] for r in body["data"]]
+    added = advance(base, days=2)["added"]
+    assert added >= 50
+    while body["scroll"]:
+        body = get(base, {**params, "scroll": body["scroll"]}).json()
+        seen += [r["id"] for r in body["data"]]
+    old = set(expected)
+    assert [i for i in seen if i in old] == expected  # no gaps, no duplicates, same order
+    assert len(truth(base, params)) > len(expected)
+
+
+def test_total_is_capped_at_ten_thousand() -> None:
+    with serve(config(ads=10_020)) as base:
+        body = get(base, {"limit": 1}).json()
+        assert (body["total"], body["total_relation"]) == (10_000, "gte")
+        assert len(truth(base, {})) == 10_020
+        narrow = get(base, {"mediatype": "video"}).json()
+        assert narrow["total"] < 10_000 and narrow["total_relation"] == "eq"
+
+
+# -- rate limit, credits, faults ------------------------------------------------------------------
+
+
+def test_rate_limit(base: str) -> None:
+    requests.post(f"{base}/_sandbox/config", json={"rate_limit_per_minute": 3}, timeout=5)
+    assert [get(base).status_code for _ in range(3)] == [200, 200, 200]
+    resp = get(base)
+    assert resp.status_code == 429
+    body = resp.json()
+    assert body["error"] == "Rate limit exceeded: 3 requests per minute"
+    assert 1 <= body["retry_after"] <= 60 and resp.headers["Retry-After"] == str(
+        body["retry_after"]
+    )
+    assert "credits" not in body
+    assert get(base, key="wh_other_key").status_code == 200  # windows are per key
+    assert used(base) == 3
+    state = requests.get(f"{base}/_sandbox/state", timeout=5).json()
+    assert state["rate_limit_per_minute"] == 3
+
+
+def test_credit_accounting(base: str) -> None:
+    get(base)  # 200 with data: 1
+    get(base, {"sorting": "bogus"})  # 400: 1
+    get(base, key="wh_basic_plan")  # 403: free
+    requests.post(f"{base}/_sandbox/faults", json={"faults": [{"kind": "500"}]}, timeout=5)
+    assert get(base).status_code == 500  # refunded
+    balance = requests.get(f"{base}/api/v1/credits", headers={"X-API-Key": KEY}, timeout=5)
+    assert balance.json() == {
+        "success": True,
+        "credits": {
+            "used": 3,
+            "limit": 20_000,
+            "remaining": 19_997,
+            "addon_remaining": 0,
+            "total_remaining": 19_997,
+        },
+    }
+    log = requests.get(f"{base}/_sandbox/requests", timeout=5).json()["requests"]
+    assert [e["credits_charged"] for e in log] == [1, 1, 0, 0, 1]
+    assert [e["status"] for e in log] == [200, 400, 403, 500, 200]
+
+    requests.post(f"{base}/_sandbox/config", json={"monthly_credits": 4}, timeout=5)
+    assert get(base).status_code == 200
+    exhausted = get(base)
+    assert exhausted.status_code == 429 and "Retry-After" not in exhausted.headers
+    assert exhausted.json()["credits"] == {
+        "used": 4,
+        "limit": 4,
+        "remaining": 0,
+        "addon_remaining": 0,
+        "total_remaining": 0,
+    }
+    assert used(base) == 4
+
+
+def test_faults(base: str) -> None:
+    queue = [
+        {"kind": "429", "retry_after": 2},
+        {"kind": "500"},
+        {"kind": "503"},
+        {"kind": "timeout", "seconds": 0.3},
+        {"kind": "drop"},
+        {"kind": "expire_scroll"},
+    ]
+    resp = requests.post(f"{base}/_sandbox/faults", json={"faults": queue}, timeout=5)
+    assert resp.json()["faults"] == queue
+    assert get(base, key=None).status_code == 401  # unauthenticated calls leave faults queued
+    limited = get(base)
+    assert (limited.status_code, limited.headers["Retry-After"]) == (429, "2")
+    assert limited.json()["retry_after"] == 2
+    assert get(base).status_code == 500
+    assert get(base).status_code == 503
+    started = time.monotonic()
+    assert get(base).status_code == 200
+    assert time.monotonic() - started >= 0.3
+    with pytest.raises(requests.exceptions.RequestException):
+        get(base).json()
+    expired = get(base)
+    assert (
+        expired.status_code == 400 and expired.json()["error"] == "Invalid or expired scroll token"
+    )
+    assert get(base).status_code == 200
+    assert requests.get(f"{base}/_sandbox/faults", timeout=5).json() == {"faults": []}
+    requests.post(f"{base}/_sandbox/faults", json={"faults": [{"kind": "500"}]}, timeout=5)
+    assert requests.delete(f"{base}/_sandbox/faults", timeout=5).json() == {"faults": []}
+    bad = requests.post(f"{base}/_sandbox/faults", json={"faults": [{"kind": "fire"}]}, timeout=5)
+    assert bad.status_code == 400
+
+
+def test_latency_overlaps_concurrent_requests(base: str) -> None:
+    requests.post(f"{base}/_sandbox/config", json={"latency_ms": 300}, timeout=5)
+    statuses: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: statuses.append(get(base).status_code)) for _ in range(4)
+    ]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    assert statuses == [200] * 4 and 0.3 <= elapsed < 1.0
+
+
+# -- time ----------------------------------------------------------------------------------------
+
+
+def test_advance_grows_the_universe(base: str, universe: list[dict[str, Any]]) -> None:
+    before = page_bytes(base, {"sorting": "shares"})
+    assert advance(base, hours=6) == {"now": "2026-09-01T06:00:00Z", "ads": ADS, "added": 0}
+    moved = advance(base, hours=18)
+    assert moved["now"] == "2026-09-02T00:00:00Z" and 25 <= moved["added"] <= 60
+    later = advance(base, days=3)
+    assert later["ads"] == ADS + moved["added"] + later["added"]
+    rows = {r["id"]: r for r in walk(base, {})}
+    assert len(rows) == later["ads"] and set(rows) >= {r["id"] for r in universe}
+    for old in universe:
+        new = rows[old["id"]]
+        for field in ("likes", "shares", "comments", "reactions", "lastseen", "daysrunning"):
+            assert new[field] >= old[field], field
+        assert new["repin_count"] == new["shares"] == new["repin_count_timeseries"][-1]["value"]
+        series = new["repin_count_timeseries"]
+        assert len(series) == min(30, len(old["repin_count_timeseries"]) + 4)
+        assert series[-1]["date"] == "2026-09-05"
+    now = "2026-09-05 00:00:00"
+    for row in rows.values():
+        assert datefound_epoch(row["datefound"]) <= datefound_epoch(now)
+        assert row["lastseen"] <= now
+    state = requests.get(f"{base}/_sandbox/state", timeout=5).json()
+    assert state["now"] == "2026-09-05T00:00:00Z" and state["ads"] == later["ads"]
+    requests.post(f"{base}/_sandbox/reset", timeout=5)
+    assert truth(base, {}) == [r["id"] for r in universe]
+    assert page_bytes(base, {"sorting": "shares"}) == before
