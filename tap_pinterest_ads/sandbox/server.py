@@ -130,6 +130,7 @@ def create_app(config: SandboxConfig) -> Starlette:
     async def metered(request: Request, handler: Handler) -> Response:
         key = _api_key(request)
         params = {k: v for k, v in request.query_params.items() if k != "api_key"}
+        epoch = sandbox.epoch
         if sandbox.config.latency_ms:
             await asyncio.sleep(sandbox.config.latency_ms / 1000)
         with sandbox.lock:
@@ -143,7 +144,9 @@ def create_app(config: SandboxConfig) -> Starlette:
                 sandbox.charge(key, outcome)
         assert outcome is not None
         with sandbox.lock:
-            sandbox.record(request.url.path, params, key, outcome, fault)
+            # A slow request that straddles a reset belongs to the old timeline's log.
+            if sandbox.epoch == epoch:
+                sandbox.record(request.url.path, params, key, outcome, fault)
         if fault and fault["kind"] == "drop":
             return _TruncatedResponse(json.dumps(outcome.body).encode())
         return _json(outcome)

@@ -84,6 +84,7 @@ class Sandbox:
         self.universe = AdUniverse(config.seed, config.ads, config.start)
         self.secret = query.scroll_secret(config.seed)
         self.generation = 0
+        self.epoch = 0  # bumped by reset only
         self.faults: deque[dict[str, Any]] = deque()
         self.log: deque[dict[str, Any]] = deque(maxlen=LOG_SIZE)
         self.seq = 0
@@ -94,6 +95,7 @@ class Sandbox:
     def reset(self) -> None:
         self.universe.reset()
         self.generation += 1  # tokens minted before the reset describe another timeline
+        self.epoch += 1
         self.faults.clear()
         self.log.clear()
         self.seq = 0
