@@ -25,9 +25,14 @@ def parse_instant(value: object) -> dt.datetime | None:
     if text.lstrip("-").replace(".", "", 1).isdigit():
         return _from_epoch(float(text))
     try:
-        parsed = _ISO.isoparse(text)
-    except (ValueError, OverflowError):
-        return None
+        parsed = dt.datetime.fromisoformat(
+            text
+        )  # fast path; 3.10's is stricter, hence the fallback
+    except ValueError:
+        try:
+            parsed = _ISO.isoparse(text)
+        except (ValueError, OverflowError):
+            return None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
