@@ -19,7 +19,7 @@ demo: venv
 
 ## make test: lint, types, and the whole test suite (starts its own sandbox and PostgreSQL)
 test: venv lint
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: venv
 	$(BIN)/ruff check .

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
-from singer_sdk.helpers._typing import TypeConformanceLevel
+from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_pinterest_ads.auth import ad_library_auth
 from tap_pinterest_ads.client import PinterestHTTPStream, json_body

@@ -1,14 +1,15 @@
 -- Analyst models over the tables tap-pinterest-ads loads (PostgreSQL).
 -- Plain views, created beside the tables: run with the load schema on the search path, e.g.
 --   PGOPTIONS='-c search_path=pinterest' psql -v ON_ERROR_STOP=1 -f transform/models.sql
--- target-postgres stores date-time columns as naive UTC timestamps; the views hand out
--- timestamptz so nobody has to remember that.
+-- target-postgres stores date-time columns as naive timestamps holding UTC (meltano.yml pins
+-- the loader's session to UTC); `col AT TIME ZONE 'UTC'` reads one as a timestamptz.
 
--- New ads per day per search: when the ad library found them (UTC days).
+-- New ads per day per search: when the ad library found them (UTC days: the stored value is
+-- naive UTC, so cast it directly; via timestamptz the day would follow the session's zone).
 CREATE OR REPLACE VIEW new_ads_per_day AS
 SELECT
     search_name,
-    (datefound AT TIME ZONE 'UTC')::date AS found_on,
+    datefound::date AS found_on,
     count(*) AS new_ads
 FROM pinterest_ads
 WHERE datefound IS NOT NULL

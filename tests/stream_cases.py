@@ -1,0 +1,119 @@
+"""What the warehouse tests need to know about each stream; a new stream is one more entry."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tap_pinterest_ads.sandbox.control import SandboxProcess
+
+EXTRACTOR = "tap-pinterest-ads"
+# A small universe keeps each `meltano run` to a few seconds; the rate limit is not under test.
+SANDBOX_OPTIONS: dict[str, Any] = {"seed": 7, "ads": 300, "rate_limit": 100_000}
+LOOKBACK_DAYS = 1
+PAGE_SIZE = 50
+
+
+def fresh_sandbox() -> SandboxProcess:
+    """Same options, same data: two sandboxes at the same clock serve identical rows."""
+    return SandboxProcess(**SANDBOX_OPTIONS)
+
+
+def descending_walk_pages(
+    instants: Sequence[dt.datetime | None], cutoff: dt.datetime, page_size: int
+) -> int:
+    """Pages a newest-first walk pays for: up to the first page holding a row older than cutoff.
+
+    `instants` are the replication-key values of every row the API serves (None sorts oldest).
+    """
+    fresh = sum(1 for instant in instants if instant is not None and instant >= cutoff)
+    if fresh == len(instants):
+        return -(-fresh // page_size)
+    return fresh // page_size + 1
+
+
+@dataclass(frozen=True)
+class StreamCase:
+    stream: str
+    key: tuple[str, ...]
+    replication_key: str
+    # The keys (tuples) a complete sync must load, asked from the sandbox (API filters as
+    # keywords).
+    truth: Callable[..., list[tuple[Any, ...]]]
+    api_path: str
+    # information_schema `data_type` target-postgres 0.8.1 must produce for these columns.
+    postgres_types: Mapping[str, str]
+    # A counter that only grows as the sandbox clock advances.
+    growing: str
+    # Column -> type MeltanoLabs target-snowflake 0.20.4 creates (fakesnow's information_schema
+    # names: TEXT, NUMBER, FLOAT, VARIANT, ...), with our meltano.yml settings.
+    snowflake_types: Mapping[str, str] = field(default_factory=dict)
+    # typed timestamp column -> column holding the same instant as the API sent it, for the
+    # rows where that is naive `Y-m-d H:i:s` UTC text.
+    raw_timestamps: Mapping[str, str] = field(default_factory=dict)
+    # nested column -> the columns `flattening_max_depth: 1` replaces it with.
+    flattened: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # A stream-map `__filter__` expression and the sandbox filters that select the same rows.
+    map_filter: tuple[str, Mapping[str, Any]] | None = None
+    pages_needed: Callable[[Sequence[dt.datetime | None], dt.datetime, int], int] = (
+        descending_walk_pages
+    )
+
+    def env(self, sandbox: SandboxProcess, **settings: Any) -> dict[str, Any]:
+        """Tap settings for one run over this stream alone, as Meltano env vars."""
+        return {
+            "TAP_PINTEREST_ADS__SELECT": [f"{self.stream}.*"],
+            "TAP_PINTEREST_ADS_API_URL": sandbox.url,
+            "TAP_PINTEREST_ADS_LOOKBACK_DAYS": LOOKBACK_DAYS,
+            "TAP_PINTEREST_ADS_PAGE_SIZE": PAGE_SIZE,
+            **{f"TAP_PINTEREST_ADS_{name.upper()}": value for name, value in settings.items()},
+        }
+
+    def api_requests(self, sandbox: SandboxProcess) -> list[dict[str, Any]]:
+        return [r for r in sandbox.requests() if r["path"] == self.api_path]
+
+
+STREAMS = [
+    StreamCase(
+        stream="pinterest_ads",
+        key=("id",),
+        replication_key="datefound",
+        truth=lambda sandbox, **filters: [(id_,) for id_ in sandbox.truth(**filters)],
+        api_path="/api/v1/pinterest-ads",
+        postgres_types={
+            "id": "text",
+            "datefound": "timestamp without time zone",
+            "lastseen": "timestamp without time zone",
+            "started": "date",
+            "shopify_productprice": "numeric",
+            "likes": "bigint",
+            "shares": "bigint",
+            "adscount": "bigint",
+            "saved": "boolean",
+            "shopify_currency": "jsonb",
+            "technologies": "ARRAY",
+        },
+        snowflake_types={
+            "ID": "TEXT",
+            "DATEFOUND": "TIMESTAMP_TZ",
+            "STARTED": "DATE",
+            "SHOPIFY_PRODUCTPRICE": "FLOAT",
+            "LIKES": "NUMBER",
+            "SAVED": "BOOLEAN",
+            "SHOPIFY_CURRENCY": "VARIANT",
+            "TECHNOLOGIES": "VARIANT",
+        },
+        raw_timestamps={"datefound": "datefound_raw"},
+        growing="likes",
+        flattened={
+            "shopify_currency": (
+                "shopify_currency__code",
+                "shopify_currency__rate",
+                "shopify_currency__active",
+            )
+        },
+        map_filter=("likes > 20", {"minlikes": 21}),
+    ),
+]

@@ -1,0 +1,182 @@
+"""The SQL models in transform/, on a real Postgres load, against what the sandbox's data implies.
+
+Three days of `meltano run` (both streams; the last one a full refresh, so pinterest_ads holds
+every ad as of that day) and the expected rows computed independently, in Python, from the
+sandbox's own deterministic universe at each day.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from tap_pinterest_ads.dates import parse_instant
+from tap_pinterest_ads.sandbox.data import AdUniverse
+from tests.meltano_harness import Meltano
+from tests.pg import PgDatabase
+from tests.stream_cases import EXTRACTOR, LOOKBACK_DAYS, SANDBOX_OPTIONS, STREAMS, fresh_sandbox
+from tests.test_warehouse_postgres import LOADER, Pipeline
+
+pytest_plugins = ["tests.conftest_pg", "tests.conftest_meltano"]
+pytestmark = [pytest.mark.postgres, pytest.mark.meltano]
+
+MODELS = Path(__file__).resolve().parents[1] / "transform" / "models.sql"
+STREAMS_SELECTED = ["pinterest_ads.*", "pinterest_ad_snapshots.*"]
+DAYS = 3
+Row = dict[str, Any]
+
+
+def universe_days() -> list[list[Row]]:
+    universe = AdUniverse(SANDBOX_OPTIONS["seed"], SANDBOX_OPTIONS["ads"])
+    days = [list(universe.ads())]
+    for _ in range(DAYS - 1):
+        universe.advance(days=1)
+        days.append(list(universe.ads()))
+    return days
+
+
+def expected_snapshots(days: list[list[Row]]) -> dict[tuple[str, dt.date], Row]:
+    """Run 1 reads every ad, run 2 those seen since bookmark - lookback, run 3 (full) all."""
+    table: dict[tuple[str, dt.date], Row] = {}
+    cutoff: dt.datetime | None = None
+    for day, rows in enumerate(days):
+        seen = [(row, parse_instant(row["lastseen"])) for row in rows]
+        for row, instant in seen:
+            if instant is not None and (day != 1 or cutoff is None or instant >= cutoff):
+                table[(str(row["id"]), instant.date())] = row
+        if day == 0:
+            latest = max(instant for _, instant in seen if instant is not None)
+            cutoff = latest - dt.timedelta(days=LOOKBACK_DAYS)
+    return table
+
+
+@pytest.fixture(scope="module")
+def modelled(installed: Any, postgres: PgDatabase) -> Pipeline:
+    pipeline = Pipeline(installed(LOADER), postgres, STREAMS[0], "models")
+    meltano: Meltano = pipeline.meltano
+    with fresh_sandbox() as api:
+        for day in range(DAYS):
+            if day:
+                api.advance(days=1)
+            env = pipeline.env(api, snapshot_pages_per_search=20)
+            env["TAP_PINTEREST_ADS__SELECT"] = STREAMS_SELECTED
+            full = ["--full-refresh"] if day == DAYS - 1 else []
+            meltano("run", *full, EXTRACTOR, LOADER, "--state-id-suffix", pipeline.suffix, env=env)
+    with postgres.connect() as conn:
+        conn.execute(f'SET search_path TO "{pipeline.schema}"')
+        conn.execute(MODELS.read_text())
+        conn.commit()
+    return pipeline
+
+
+def view(pipeline: Pipeline, name: str) -> list[Row]:
+    with pipeline.postgres.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(f'SET search_path TO "{pipeline.schema}"')
+        cur.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(name)))
+        return cur.fetchall()
+
+
+@pytest.fixture(scope="module")
+def days() -> list[list[Row]]:
+    return universe_days()
+
+
+def test_new_ads_per_day(modelled, days):
+    expected = collections.Counter(
+        ("all", instant.date())
+        for row in days[-1]
+        if (instant := parse_instant(row["datefound"])) is not None
+    )
+    got = {
+        (r["search_name"], r["found_on"]): r["new_ads"] for r in view(modelled, "new_ads_per_day")
+    }
+    assert got == dict(expected)
+
+
+def test_top_advertisers(modelled, days):
+    pages: dict[str, list[Row]] = collections.defaultdict(list)
+    for row in days[-1]:
+        pages[row["page_id"]].append(row)
+    stats = {
+        page: (
+            len(ads),
+            sum(a["likes"] or 0 for a in ads),
+            sum(a["shares"] or 0 for a in ads),
+            max(a["daysrunning"] for a in ads if a["daysrunning"] is not None),
+        )
+        for page, ads in pages.items()
+    }
+    order = sorted(stats.values(), key=lambda s: (-s[0], -s[1]))
+    rank = {
+        page: 1 + sum(1 for o in order if (o[0], o[1]) > (s[0], s[1])) for page, s in stats.items()
+    }
+    got = {
+        r["page_id"]: (
+            r["ads"],
+            r["saves"],
+            r["repins"],
+            r["longest_days_running"],
+            r["rank_by_ads"],
+        )
+        for r in view(modelled, "top_advertisers")
+    }
+    assert got == {page: (*s, rank[page]) for page, s in stats.items()}
+
+
+def test_days_running_distribution(modelled, days):
+    edges = [(8, "0-7"), (31, "8-30"), (91, "31-90"), (181, "91-180")]
+    expected = collections.Counter(
+        next((label for edge, label in edges if r["daysrunning"] < edge), "181+")
+        for r in days[-1]
+        if r["daysrunning"] is not None
+    )
+    got = {r["days_running"]: r["ads"] for r in view(modelled, "days_running_distribution")}
+    assert got == dict(expected)
+
+
+def growth(days: list[list[Row]]) -> dict[str, tuple[Any, ...]]:
+    by_ad: dict[str, dict[dt.date, Row]] = collections.defaultdict(dict)
+    for (ad, day), row in expected_snapshots(days).items():
+        by_ad[ad][day] = row
+    result = {}
+    for ad, points in by_ad.items():
+        first_day, last_day = min(points), max(points)
+        if last_day == first_day:
+            continue
+        first, last = points[first_day], points[last_day]
+        gained = last["likes"] - first["likes"]
+        per_day = (Decimal(gained) / (last_day - first_day).days).quantize(Decimal("0.01"))
+        result[ad] = (first_day, last_day, len(points), gained, per_day, last["daysrunning"])
+    return result
+
+
+def test_engagement_growth(modelled, days):
+    expected = growth(days)
+    assert expected, "ads still running are observed on several days"
+    got = {
+        r["id"]: (
+            r["first_day"],
+            r["last_day"],
+            r["snapshots"],
+            r["saves_growth"],
+            r["saves_per_day"],
+            r["days_running"],
+        )
+        for r in view(modelled, "ad_engagement_growth")
+    }
+    assert got == expected
+
+
+def test_winning_ads(modelled, days):
+    expected = {ad for ad, g in growth(days).items() if g[5] >= 30 and g[3] > 0}
+    rows = view(modelled, "winning_ads")
+    assert expected and {r["id"] for r in rows} == expected
+    per_day = [r["saves_per_day"] for r in rows]
+    assert per_day == sorted(per_day, reverse=True)
