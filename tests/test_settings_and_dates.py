@@ -93,3 +93,27 @@ def test_https_or_loopback_urls_pass(url):
 def test_other_urls_are_refused_naming_the_setting(url):
     with pytest.raises(ConfigValidationError, match="api_url"):
         check_api_url("api_url", url)
+
+
+def test_redactor_masks_secrets_in_messages_args_and_tracebacks():
+    import io
+    import logging
+
+    from tap_pinterest_ads.redaction import SecretRedactor
+
+    secret = "wh_live_0123456789abcdef"
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(SecretRedactor([secret, ""]))
+    logger = logging.getLogger("redaction-test")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.warning("key %s in args", secret)
+    logger.warning(f"key {secret} in the message")
+    try:
+        raise RuntimeError(f"failed with {secret}")
+    except RuntimeError:
+        logger.exception("boom")
+    text = stream.getvalue()
+    assert secret not in text
+    assert text.count("***") == 3  # two messages and the exception line

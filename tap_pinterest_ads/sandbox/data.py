@@ -185,7 +185,8 @@ class _Ad:
         """One point per sandbox day since the ad was found, the last TIMESERIES_POINTS."""
         # Points are facts about (ad, day), so a new clock reuses the cached ones and
         # only computes the days it has not seen; slicing leaves older rows' lists intact.
-        first = max(self.tracked_from, k - TIMESERIES_POINTS + 1)
+        # An ad that stopped before tracking began still shows its last observed day.
+        first = max(min(self.tracked_from, k), k - TIMESERIES_POINTS + 1)
         if first < self.p0:
             self.p0, self.points = first, []
         pts = self.points[first - self.p0 : k + 1 - self.p0]
@@ -451,11 +452,12 @@ class AdUniverse:
         today = self.now.date().toordinal()
         rows = []
         for ad in self._specs():
-            k = today - ad.found_day
+            seen = now_ts if ad.stop_ts is None else min(now_ts, ad.stop_ts)
+            # The crawler records engagement only when it sees the ad: a stopped ad's freezes.
+            k = min(today, seen // 86400 + _EPOCH_DAY) - ad.found_day
             g = ad.repins(k)
             shares = int(g)
             comments = int(g * ad.comment_ratio)
-            seen = now_ts if ad.stop_ts is None else min(now_ts, ad.stop_ts)
             days = seen // 86400 + _EPOCH_DAY - ad.started_day
             row = dict(ad.template)
             row["likes"] = row["save_count"] = int(g * ad.like_ratio)
