@@ -7,7 +7,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tap_pinterest_ads.dates import parse_instant
 from tap_pinterest_ads.sandbox.control import SandboxProcess
+from tap_pinterest_ads.sandbox.data import AdUniverse
 
 EXTRACTOR = "tap-pinterest-ads"
 # A small universe keeps each `meltano run` to a few seconds; the rate limit is not under test.
@@ -57,9 +59,15 @@ class StreamCase:
     flattened: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # A stream-map `__filter__` expression and the sandbox filters that select the same rows.
     map_filter: tuple[str, Mapping[str, Any]] | None = None
-    pages_needed: Callable[[Sequence[dt.datetime | None], dt.datetime, int], int] = (
-        descending_walk_pages
+    # Replication-key instants of the rows the API serves to the second run, from the sandbox
+    # and the loaded rows (as dicts with aware instants under the replication key).
+    served: Callable[[SandboxProcess, Sequence[dict[str, Any]], dt.datetime], list[Any]] = (
+        lambda api, rows, cutoff: [row["_instant"] for row in rows]
     )
+    # History streams keep every run's rows: their truth after a run is the union over runs.
+    append_only: bool = False
+    # Tap settings this stream needs in every run.
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     def env(self, sandbox: SandboxProcess, **settings: Any) -> dict[str, Any]:
         """Tap settings for one run over this stream alone, as Meltano env vars."""
@@ -68,7 +76,10 @@ class StreamCase:
             "TAP_PINTEREST_ADS_API_URL": sandbox.url,
             "TAP_PINTEREST_ADS_LOOKBACK_DAYS": LOOKBACK_DAYS,
             "TAP_PINTEREST_ADS_PAGE_SIZE": PAGE_SIZE,
-            **{f"TAP_PINTEREST_ADS_{name.upper()}": value for name, value in settings.items()},
+            **{
+                f"TAP_PINTEREST_ADS_{name.upper()}": value
+                for name, value in {**self.settings, **settings}.items()
+            },
         }
 
     def api_requests(self, sandbox: SandboxProcess) -> list[dict[str, Any]]:
@@ -117,3 +128,56 @@ STREAMS = [
         map_filter=("likes > 20", {"minlikes": 21}),
     ),
 ]
+
+
+def universe_at(api: SandboxProcess) -> list[dict[str, Any]]:
+    """The sandbox's rows at its current clock, rebuilt in-process from the same seed."""
+    universe = AdUniverse(SANDBOX_OPTIONS["seed"], SANDBOX_OPTIONS["ads"])
+    now = dt.datetime.fromisoformat(api.state()["now"].replace("Z", "+00:00"))
+    universe.advance(days=(now - universe.now).total_seconds() / 86400)
+    return universe.ads()
+
+
+def snapshot_keys(api: SandboxProcess, **filters: Any) -> list[tuple[Any, ...]]:
+    assert not filters, "the snapshot case declares no filtered scenario"
+    return [
+        (str(row["id"]), seen.date())
+        for row in universe_at(api)
+        if (seen := parse_instant(row["lastseen"])) is not None
+    ]
+
+
+def snapshot_served(
+    api: SandboxProcess, rows: Sequence[dict[str, Any]], cutoff: dt.datetime
+) -> list[Any]:
+    """The API filters on `fromlastseen` (a day) before the walk's own cutoff (an instant)."""
+    latest: dict[str, dt.datetime] = {}
+    for row in rows:
+        latest[row["id"]] = max(row["_instant"], latest.get(row["id"], row["_instant"]))
+    ids = api.truth(sorting="lastseen", fromlastseen=cutoff.date().isoformat())
+    return [latest[ad_id] for ad_id in ids]
+
+
+STREAMS.append(
+    StreamCase(
+        stream="pinterest_ad_snapshots",
+        key=("id", "snapshot_date"),
+        replication_key="lastseen",
+        truth=snapshot_keys,
+        api_path="/api/v1/pinterest-ads",
+        postgres_types={
+            "id": "text",
+            "snapshot_date": "date",
+            "lastseen": "timestamp without time zone",
+            "saves": "bigint",
+            "repins": "bigint",
+            "daysrunning": "bigint",
+        },
+        growing="saves",
+        served=snapshot_served,
+        append_only=True,
+        # A cap above the universe (300 ads), so every run reads all it should and the
+        # expectations stay exact; the cap itself is tested in tests/test_snapshots.py.
+        settings={"snapshot_pages_per_search": 200},
+    )
+)
