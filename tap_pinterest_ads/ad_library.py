@@ -59,23 +59,19 @@ def load_schema(stream_name: str) -> dict[str, Any]:
 class AdLibraryStream(PinterestHTTPStream[str | None]):
     """A walk per search over one descending sort of the ad library."""
 
-    api_url_setting = "api_url"
     path = AD_LIBRARY_PATH
     is_sorted = False  # descending: the bookmark is promoted only once a search completes
     # shape() already keeps only schema fields; recursing into every nested value cost 40% of
     # a sync's CPU for nothing. Top-level values are still coerced (e.g. PHP-style 0/1 flags).
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
     sort_field: str
+    undated_rows = "emitted without moving the bookmark"  # what happens to rows with no sort key
 
     def __init__(self, tap: Tap, *, resources: ApiResources, searches: tuple[Search, ...]) -> None:
         self.searches = {search.name: search for search in searches}
         super().__init__(tap, resources=resources, schema=load_schema(self.name))
         self._walk: ScrollWalk | None = None
         self._known_fields = frozenset(self.schema["properties"])
-
-    @property
-    def url_base(self) -> str:
-        return self.resources.base_url
 
     @property
     def partitions(self) -> list[dict[str, Any]]:
@@ -161,10 +157,11 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
             requests_sent = self.attempts - attempts_before
             if walk.undated:
                 self.logger.warning(
-                    "%s: %d rows had no parseable %s; emitted without moving the bookmark",
+                    "%s: %d rows had no parseable %s; %s",
                     walk.label,
                     walk.undated,
                     self.sort_field,
+                    self.undated_rows,
                 )
             self.logger.info("summary %s; requests=%d", walk.summary(), requests_sent)
 
@@ -284,6 +281,7 @@ class PinterestAdSnapshotsStream(AdLibraryStream):
     replication_key = "lastseen"
     sort_field = "lastseen"
     selected_by_default = False  # it spends credits of its own: opt in
+    undated_rows = "skipped: without a lastseen day a snapshot has no key"
 
     def page_cap(self) -> int | None:
         return int(self.config.get("snapshot_pages_per_search", 2))

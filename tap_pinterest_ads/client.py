@@ -1,7 +1,8 @@
 """The HTTP base every stream shares: pacing, retries with Retry-After, timeouts, error text.
 
-API families subclass `PinterestHTTPStream` and supply what differs: the base URL setting, the
-authenticator and how their error bodies read (`classify_error`).
+API families subclass `PinterestHTTPStream` and supply what differs: their `ApiResources` (base
+URL, pace, budget), the authenticator and how their error bodies read (`check_success_body`,
+`classify_error`).
 """
 
 from __future__ import annotations
@@ -63,8 +64,6 @@ def retry_after_seconds(response: requests.Response | None) -> float | None:
 class PinterestHTTPStream(RESTStream[TToken], Generic[TToken]):
     """Shared request machinery. One `ApiResources` per API: streams of an API share its pace."""
 
-    api_url_setting: str
-
     def __init__(self, tap: Tap, *, resources: ApiResources, **kwargs: Any) -> None:
         super().__init__(tap, **kwargs)
         self.resources = resources
@@ -72,7 +71,7 @@ class PinterestHTTPStream(RESTStream[TToken], Generic[TToken]):
 
     @property
     def url_base(self) -> str:
-        return str(self.config[self.api_url_setting])
+        return self.resources.base_url
 
     @property
     def timeout(self) -> int:
