@@ -194,6 +194,8 @@ def test_column_types(case: StreamCase, two_runs: TwoRuns) -> None:
 
 
 def test_timestamps_keep_utc_wall_time(case: StreamCase, two_runs: TwoRuns) -> None:
+    if not case.raw_timestamps:
+        pytest.skip(f"{case.stream} carries no raw timestamp text to compare with")
     for typed, raw in case.raw_timestamps.items():
         checked = two_runs.pipeline.query(
             sql.SQL(
