@@ -173,6 +173,13 @@ STREAMS.append(
             "repins": "bigint",
             "daysrunning": "bigint",
         },
+        snowflake_types={
+            "ID": "TEXT",
+            "SNAPSHOT_DATE": "DATE",
+            "LASTSEEN": "TIMESTAMP_TZ",
+            "SAVES": "NUMBER",
+            "REPINS": "NUMBER",
+        },
         growing="saves",
         served=snapshot_served,
         append_only=True,
