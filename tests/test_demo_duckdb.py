@@ -41,4 +41,5 @@ def test_duckdb_load_matches_sandbox_truth(
         ).fetchone()
         loaded = set(db.execute(f"SELECT {keys} FROM demo.{case.stream}").fetchall())  # noqa: S608
     assert rows == distinct == len(truth)
-    assert loaded == set(truth)
+    # target-duckdb keeps `format: date` columns as text: compare keys as text.
+    assert {tuple(map(str, key)) for key in loaded} == {tuple(map(str, key)) for key in truth}
