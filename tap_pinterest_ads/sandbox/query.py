@@ -118,6 +118,12 @@ class QueryError(Exception):
         super().__init__(body["error"])
         self.body = body
 
+    @classmethod
+    def invalid(cls, what: str, value: str, sent: str, hint: str, **extra: Any) -> QueryError:
+        """The documented 400 body for a bad parameter value."""
+        error = f"Invalid {what} '{value}' for '{sent}'"
+        return cls({"success": False, "error": error, **extra, "hint": hint})
+
 
 def invalid_scroll() -> QueryError:
     return QueryError(
@@ -176,13 +182,12 @@ def _enum(params: Mapping[str, str], name: str) -> str | None:
         return None
     normalized = ENUMS[name].get(value.lower())
     if normalized is None:
-        raise QueryError(
-            {
-                "success": False,
-                "error": f"Invalid value '{value}' for '{sent}'",
-                "allowed_values": ALLOWED_VALUES[name],
-                "hint": f"Use one of the allowed values, e.g. {sent}={EXAMPLES[name]}",
-            }
+        raise QueryError.invalid(
+            "value",
+            value,
+            sent,
+            f"Use one of the allowed values, e.g. {sent}={EXAMPLES[name]}",
+            allowed_values=ALLOWED_VALUES[name],
         )
     return normalized
 
@@ -196,13 +201,7 @@ def _number(params: Mapping[str, str], name: str) -> float | None:
     except ValueError:
         number = math.nan
     if not math.isfinite(number):
-        raise QueryError(
-            {
-                "success": False,
-                "error": f"Invalid number '{value}' for '{sent}'",
-                "hint": f"Use a number, e.g. {sent}=100",
-            }
-        )
+        raise QueryError.invalid("number", value, sent, f"Use a number, e.g. {sent}=100")
     return number
 
 
@@ -215,13 +214,7 @@ def _date(params: Mapping[str, str], name: str) -> str | None:
             raise ValueError(value)
         date.fromisoformat(value)
     except ValueError:
-        raise QueryError(
-            {
-                "success": False,
-                "error": f"Invalid date '{value}' for '{sent}'",
-                "hint": "Dates use Y-m-d, e.g. 2026-01-31",
-            }
-        ) from None
+        raise QueryError.invalid("date", value, sent, "Dates use Y-m-d, e.g. 2026-01-31") from None
     return value
 
 
@@ -234,9 +227,7 @@ def _int(params: Mapping[str, str], name: str, default: int, minimum: int, hint:
     except ValueError:
         number = minimum - 1
     if number < minimum:
-        raise QueryError(
-            {"success": False, "error": f"Invalid value '{value}' for '{sent}'", "hint": hint}
-        )
+        raise QueryError.invalid("value", value, sent, hint)
     return number
 
 
