@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from collections.abc import Iterable
 from functools import cached_property
 from importlib import resources
@@ -72,6 +73,7 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
         super().__init__(tap, resources=resources, schema=load_schema(self.name))
         self._walk: ScrollWalk | None = None
         self._known_fields = frozenset(self.schema["properties"])
+        self._summaries: list[str] = []  # one line per search, logged when the run ends
 
     @property
     def partitions(self) -> list[dict[str, Any]]:
@@ -133,6 +135,7 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
             budget=self.resources.budget,
             logger=self.logger,
             label=f"{self.name}[{self._search_name(context)}]",
+            page_size=int(self.config.get("page_size", 50)),
             page_cap=self.page_cap(),
         )
         self._walk = walk
@@ -163,7 +166,24 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
                     self.sort_field,
                     self.undated_rows,
                 )
-            self.logger.info("summary %s; requests=%d", walk.summary(), requests_sent)
+            summary = f"summary {walk.summary()}; requests={requests_sent}"
+            if sys.exc_info()[0] is None:
+                self._summaries.append(summary)
+            else:  # the run is failing: say now what this search spent
+                self.logger.info("%s", summary)
+
+    def log_sync_costs(self) -> None:
+        # The SDK calls this once per stream after every stream has synced: the run's last words.
+        super().log_sync_costs()
+        for line in self._summaries:
+            self.logger.info("%s", line)
+        if self._summaries:
+            self.logger.info(
+                "summary %s: %d requests (= credits) this run, %d for the whole ad-library API",
+                self.name,
+                self.attempts,
+                self.resources.budget.used,
+            )
 
     def hold_bookmark(self, context: Context | None) -> None:
         """An unfinished walk saw only the newest rows: promoting their max would skip the rest.

@@ -38,6 +38,7 @@ class ScrollWalk:
     budget: RequestBudget
     logger: logging.Logger
     label: str
+    page_size: int = 50
     page_cap: int | None = None
     seen: set[str] = field(default_factory=set)
     scroll: str | None = None
@@ -101,13 +102,14 @@ class ScrollWalk:
             self.stop_reason = BUDGET_SPENT
         elif self.page_cap is not None and self.pages >= self.page_cap:
             self.stop_reason = PAGE_CAP
-        self.log_progress(len(rows))
+        self.log_progress()
         return kept
 
-    def log_progress(self, page_rows: int) -> None:
-        expected = ""
-        if self.total and page_rows:
-            expected = f" of about {-(-min(self.total, 10_000) // max(page_rows, 1))}"
+    def log_progress(self) -> None:
+        # `total` is capped at 10000 by the API, so this is "about".
+        expected = (
+            f" of about {-(-min(self.total, 10_000) // self.page_size)}" if self.total else ""
+        )
         self.logger.info(
             "%s: page %d%s (total %s), %d records so far",
             self.label,

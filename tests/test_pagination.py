@@ -115,3 +115,12 @@ def test_a_descending_walk_emits_exactly_the_rows_since_cutoff_and_pays_no_extra
     first_older = next((i for i, h in enumerate(hours) if h > cutoff_hours), None)
     assert paid == (len(pages) if first_older is None else first_older // size + 1)
     assert w.complete
+
+
+def test_progress_counts_pages_from_total_and_page_size(caplog):
+    w = walk()
+    w.page_size = 40
+    body = page([1, 2], [1, 2]) | {"total": 90}
+    with caplog.at_level(logging.INFO, logger="test-walk"):
+        w.take_page(body)
+    assert "pinterest_ads[t]: page 1 of about 3 (total 90), 2 records so far" in caplog.text

@@ -205,12 +205,15 @@ def test_budget_stops_cleanly_and_holds_the_bookmark(sandbox, config, tmp_path):
     assert ids == set(sandbox.truth())
 
 
-def test_summary_line_per_search(sandbox, config, tmp_path):
+def test_summary_line_per_search_ends_the_run(sandbox, config, tmp_path):
     run = run_tap(tmp_path, {**config, "searches": SEARCHES[:2]})
+    lines = run.stderr.splitlines()
+    last_page = max(i for i, ln in enumerate(lines) if ": page " in ln)
+    summaries = [ln for ln in lines[last_page:] if " summary " in ln]
+    assert len(summaries) == 3  # one per search, then the stream's total
+    assert f"{len(api_requests(sandbox.requests()))} requests (= credits) this run" in summaries[-1]
     for search in SEARCHES[:2]:
-        line = next(
-            ln for ln in run.stderr.splitlines() if f"summary pinterest_ads[{search['name']}]" in ln
-        )
+        line = next(ln for ln in summaries if f"summary pinterest_ads[{search['name']}]" in ln)
         for part in ("pages", "records", "new", "stopped: end of results", "total=", "requests="):
             assert part in line
         assert "nextscrapetime=20" in line
