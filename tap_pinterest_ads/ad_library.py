@@ -90,13 +90,14 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
     def get_url_params(
         self, context: Context | None, next_page_token: str | None
     ) -> dict[str, Any]:
+        assert self._walk is not None, "get_records sets the walk before paging"
         search = self.searches[self._search_name(context)]
         params: dict[str, Any] = {
             **search.filters,
-            **(self.walk_filters(self._walk) if self._walk else {}),
+            **self.walk_filters(self._walk),
             "sorting": self.sort_field,
             "sortdirection": "desc",
-            "limit": self.config.get("page_size", 50),
+            "limit": self._walk.page_size,
         }
         if next_page_token:
             params["scroll"] = next_page_token
