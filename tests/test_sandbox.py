@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 
+from tap_pinterest_ads.sandbox.control import SandboxProcess
 from tap_pinterest_ads.sandbox.server import SandboxConfig, serve
 
 KEY = "wh_test_key_5f2a"
@@ -67,7 +68,7 @@ def walk(base: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         if body["scroll"] is None:
             break
         body = get(base, {**params, "scroll": body["scroll"]}).json()
-    ids = [r["id"] for r in rows]
+    ids = [r["id"] for r in rows if r.get("id") is not None]  # hostile rows may lack one
     assert len(ids) == len(set(ids)), "duplicate rows in a walk"
     return rows
 
@@ -587,3 +588,231 @@ def test_advance_grows_the_universe(base: str, universe: list[dict[str, Any]]) -
     requests.post(f"{base}/_sandbox/reset", timeout=5)
     assert truth(base, {}) == [r["id"] for r in universe]
     assert page_bytes(base, {"sorting": "shares"}) == before
+
+
+# -- quirk switches, hostile rows, random faults (a sandbox process, driven through control.py) ---
+
+INVALID = "Invalid or expired scroll token"
+MISMATCH = "Scroll token does not match current query filters"
+QUIRK_DEFAULTS = {
+    "date_fields": "present",
+    "undated_sort": "last",
+    "retry_after_header": True,
+    "honour_page": True,
+    "scroll_error_status": 400,
+    "total_format": "number",
+    "count_format": "number",
+}
+
+
+@pytest.fixture(scope="module")
+def process() -> Iterator[SandboxProcess]:
+    with SandboxProcess(seed=SEED, ads=ADS, rate_limit=100_000) as proc:
+        yield proc
+
+
+@pytest.fixture
+def sb(process: SandboxProcess) -> SandboxProcess:
+    process.configure(**DEFAULTS)
+    process.reset()
+    return process
+
+
+def ids_of(rows: list[dict[str, Any]]) -> list[str]:
+    return [r["id"] for r in rows]
+
+
+def test_quirks_route_lists_sets_validates_and_resets(sb: SandboxProcess) -> None:
+    assert sb.quirks() == QUIRK_DEFAULTS
+    switched = sb.quirks(date_fields="camel", scroll_error_status=422)
+    assert switched == {**QUIRK_DEFAULTS, "date_fields": "camel", "scroll_error_status": 422}
+    assert sb.quirks() == switched
+    url = f"{sb.url}/_sandbox/quirks"
+    for bad, named in (
+        ({"date_feilds": "absent"}, "'date_feilds'"),
+        ({"honour_page": "no"}, "'honour_page'"),
+        ({"honour_page": 0}, "'honour_page'"),
+        ({"scroll_error_status": 500}, "'scroll_error_status'"),
+    ):
+        resp = requests.post(url, json=bad, timeout=5)
+        assert resp.status_code == 400 and named in resp.json()["error"], bad
+    assert sb.quirks() == switched  # a rejected request changes nothing
+    sb.reset()
+    assert sb.quirks() == QUIRK_DEFAULTS
+
+
+def test_quirk_cli_flags() -> None:
+    startup = {"date_fields": "absent", "honour_page": False, "scroll_error_status": 200}
+    with SandboxProcess(seed=SEED, ads=60, quirks=startup) as proc:
+        assert proc.quirks() == {**QUIRK_DEFAULTS, **startup}
+        proc.quirks(honour_page=True)
+        proc.reset()  # back to the switches the process started with
+        assert proc.quirks() == {**QUIRK_DEFAULTS, **startup}
+        assert "datefound" not in get(proc.url).json()["data"][0]
+    cmd = [sys.executable, "-m", "tap_pinterest_ads.sandbox.server", "--port", "0"]
+    for flag, named in (("undated_sort=middle", "'undated_sort'"), ("nope=1", "'nope'")):
+        done = subprocess.run([*cmd, "--quirk", flag], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 2 and named in done.stderr
+
+
+def test_date_fields_switch(sb: SandboxProcess) -> None:
+    params = {"sorting": "datefound"}
+    present = walk(sb.url, params)
+    assert all("datefound" in r and "lastseen" in r for r in present)
+    recent = {"fromlastseen": "2026-08-25"}
+    recent_ids = truth(sb.url, recent)
+    sb.quirks(date_fields="absent")
+    absent = walk(sb.url, params)
+    assert ids_of(absent) == ids_of(present)  # still sorted by the dates it no longer serves
+    assert all(not {"datefound", "lastseen", "dateFound", "lastSeen"} & set(r) for r in absent)
+    assert ids_of(walk(sb.url, recent)) == recent_ids
+    sb.quirks(date_fields="camel")
+    camel = walk(sb.url, params)
+    assert ids_of(camel) == ids_of(present)
+    for old, new in zip(present, camel, strict=True):
+        assert (new["dateFound"], new["lastSeen"]) == (old["datefound"], old["lastseen"])
+        assert set(new) - {"dateFound", "lastSeen"} == set(old) - {"datefound", "lastseen"}
+
+
+@pytest.mark.parametrize("direction", ["desc", "asc"])
+def test_undated_sort_switch(sb: SandboxProcess, direction: str) -> None:
+    params = {"sorting": "datefound", "sortdirection": direction}
+    last = walk(sb.url, params)
+    undated = [r["id"] for r in last if datefound_epoch(r["datefound"]) < 0]
+    dated = [r["id"] for r in last if datefound_epoch(r["datefound"]) >= 0]
+    assert undated and dated
+    oldest_first = direction == "asc"
+    assert ids_of(last) == (undated + dated if oldest_first else dated + undated)
+    sb.quirks(undated_sort="first")
+    first = walk(sb.url, params)
+    assert ids_of(first) == (dated + undated if oldest_first else undated + dated)
+    assert ids_of(first) == truth(sb.url, params)
+
+
+def test_honour_page_switch(sb: SandboxProcess) -> None:
+    everything = truth(sb.url, {})
+    page = {"limit": 10, "page": 3}
+    assert ids_of(get(sb.url, page).json()["data"]) == everything[30:40]
+    sb.quirks(honour_page=False)
+    assert ids_of(get(sb.url, page).json()["data"]) == everything[:10]
+
+
+@pytest.mark.parametrize("status", [422, 200])
+def test_scroll_error_status_switch(sb: SandboxProcess, status: int) -> None:
+    sb.quirks(scroll_error_status=status)
+    video = {"mediatype": "video"}
+    token = get(sb.url, {**video, "limit": 5}).json()["scroll"]
+
+    def check(resp: requests.Response, error: str) -> None:
+        body = resp.json()
+        assert resp.status_code == status and body["success"] is False and body["error"] == error
+        assert "data" not in body
+        if status == 200:
+            assert body == {"success": False, "error": error}
+
+    check(get(sb.url, {"scroll": "sa:garbage"}), INVALID)
+    check(get(sb.url, {"scroll": token}), MISMATCH)
+    sb.add_faults({"kind": "expire_scroll"})
+    check(get(sb.url, {**video, "scroll": token}), INVALID)
+    assert len(get(sb.url, {**video, "scroll": token}).json()["data"]) == 5
+    assert get(sb.url, {"mediatype": "gif"}).status_code == 400  # other errors keep their 400
+    assert used(sb.url) == 6  # a scroll error keeps its charge whatever its status
+
+
+def test_retry_after_switch(sb: SandboxProcess) -> None:
+    sb.quirks(retry_after_header=False)
+    sb.add_faults({"kind": "429", "retry_after": 2})
+    sb.configure(rate_limit_per_minute=2)
+    queued = get(sb.url)
+    assert get(sb.url).status_code == 200
+    limited = get(sb.url)
+    for resp in (queued, limited):
+        assert resp.status_code == 429 and "Retry-After" not in resp.headers
+        assert resp.json() == {
+            "success": False,
+            "error": "Rate limit exceeded: 2 requests per minute",
+        }
+
+
+def test_request_log_says_how_the_key_came(sb: SandboxProcess) -> None:
+    url, other = f"{sb.url}{API}", "wh_other_3e9b"
+    calls: list[tuple[dict[str, str], dict[str, str]]] = [
+        ({"X-API-Key": KEY}, {}),
+        ({"Authorization": f"Bearer {KEY}"}, {}),
+        ({}, {"api_key": KEY}),
+        ({"X-API-Key": KEY}, {"api_key": other}),  # sent in the query, not the one used
+        ({}, {}),
+        ({}, {"api_key": ""}),
+    ]
+    for headers, params in calls:
+        requests.get(url, headers=headers, params=params, timeout=5)
+    log = sb.requests()
+    assert [(e["key_in_query"], e["auth_via"]) for e in log] == [
+        (False, "x-api-key"),
+        (False, "bearer"),
+        (True, "query"),
+        (True, "x-api-key"),
+        (False, None),
+        (True, None),
+    ]
+    raw = requests.get(f"{sb.url}/_sandbox/requests", timeout=5).text
+    assert KEY not in raw and other not in raw
+
+
+def test_hostile_rows(sb: SandboxProcess) -> None:
+    before = truth(sb.url, {})
+    old_newest = max(datefound_epoch(r["datefound"]) for r in walk(sb.url, {}))
+    now = int(datetime.fromisoformat(sb.state()["now"]).timestamp())
+    order = ["compact", "compact_int", "null_id", "missing_id", "future", "undated"]
+    added = {kind: sb.hostile(kind, 2) for kind in order}
+    assert added["null_id"] == added["missing_id"] == [None, None]
+    new_ids = [i for kind in order for i in added[kind] if i]
+    assert len(set(new_ids)) == 8 and not set(new_ids) & set(before)
+    assert sb.state()["hostile"] == 12
+
+    rows = walk(sb.url, {})
+    # Newest first: the future rows, then the others by the true instant they were found.
+    head = rows[:10]
+    assert sorted(ids_of(head[:2])) == sorted(added["future"])
+    assert all(r["datefound"] == "2099-01-01 00:00:00" for r in head[:2])
+    by_kind = dict(zip(order[3::-1], [head[2:4], head[4:6], head[6:8], head[8:10]], strict=True))
+    assert all("id" not in r for r in by_kind["missing_id"])
+    assert all("id" in r and r["id"] is None for r in by_kind["null_id"])
+    instants = [datefound_epoch(r["datefound"]) for r in head[2:6]]  # served as found
+    assert instants == sorted(instants, reverse=True) and len(set(instants)) == 4
+    assert all(old_newest < t < now and now - t <= 3600 for t in instants)
+    day = datetime.fromtimestamp(instants[0], UTC).strftime("%Y%m%d")
+    assert ids_of(by_kind["compact"]) == added["compact"][::-1]
+    assert [r["datefound"] for r in by_kind["compact"]] == [day, day]
+    assert ids_of(by_kind["compact_int"]) == added["compact_int"][::-1]
+    assert [r["datefound"] for r in by_kind["compact_int"]] == [int(day), int(day)]
+    undated = [r for r in rows if r.get("id") in added["undated"]]
+    assert len(undated) == 2 and all(r["datefound"] is None for r in undated)
+    assert rows.index(undated[0]) > len(before)  # undated sorts as the oldest by default
+
+    body = requests.get(f"{sb.url}/_sandbox/truth", timeout=5).json()
+    assert body["ids"] == [r["id"] for r in rows if r.get("id")] and body["idless"] == 4
+    assert sb.idless() == 4
+
+    sb.reset()
+    assert truth(sb.url, {}) == before and sb.state()["hostile"] == 0
+    assert {kind: sb.hostile(kind, 2) for kind in order} == added  # same seed, same calls
+
+
+def test_hostile_rejects_bad_requests(sb: SandboxProcess) -> None:
+    url = f"{sb.url}/_sandbox/hostile"
+    for bad in (
+        {"kind": "weird"},
+        {"kind": "future", "count": 0},
+        {"kind": "future", "count": "2"},
+    ):
+        resp = requests.post(url, json=bad, timeout=5)
+        assert resp.status_code == 400, bad
+    sb.hostile("future", 60)  # at least 60 fit before each clock
+    for _ in range(60):
+        full = requests.post(url, json={"kind": "future"}, timeout=5)
+        if full.status_code != 200:
+            break
+    assert full.status_code == 409 and "advance the clock" in full.json()["error"]
+    sb.advance(hours=1)
+    assert len(sb.hostile("future", 1)) == 1

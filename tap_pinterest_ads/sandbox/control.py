@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 
@@ -16,13 +20,22 @@ _READY = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 class SandboxProcess:
     """`tap-pinterest-ads-sandbox` in a child process on a free loopback port."""
 
-    def __init__(self, *, seed: int = 42, ads: int | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = 42,
+        ads: int | None = None,
+        quirks: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
         self.args = [sys.executable, "-m", "tap_pinterest_ads.sandbox.server", "--port", "0"]
         self.args += ["--seed", str(seed)]
         if ads is not None:
             self.args += ["--ads", str(ads)]
         for name, value in options.items():
             self.args += [f"--{name.replace('_', '-')}", str(value)]
+        for name, value in (quirks or {}).items():
+            self.args += ["--quirk", f"{name}={json.dumps(value)}"]
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
 
@@ -83,3 +96,89 @@ class SandboxProcess:
 
     def expire_scrolls(self) -> None:
         self._call("POST", "expire-scrolls")
+
+    def quirks(self, **switches: Any) -> dict[str, Any]:
+        """Set quirk switches (none: just read them); returns every switch's current value."""
+        if switches:
+            return dict(self._call("POST", "quirks", json=switches))
+        return dict(self._call("GET", "quirks"))
+
+    def hostile(self, kind: str, count: int = 1) -> list[str | None]:
+        """Add `count` new ads with one defect each; their ids (None for id-less rows)."""
+        return list(self._call("POST", "hostile", json={"kind": kind, "count": count})["added"])
+
+    def idless(self, **filters: Any) -> int:
+        """How many rows matching the filters have no id (hostile null_id/missing_id rows)."""
+        return int(self._call("GET", "truth", params=filters)["idless"])
+
+
+class CaptureServer:
+    """A stand-in foreign host for redirect tests: records what reached it, never values.
+
+    Each request is answered 200 `{"data": [], "scroll": null}` and recorded as its method,
+    path (without the query), header names, query parameter names and whether it carried an
+    `X-API-Key` or `Authorization` header or an `api_key` parameter.
+    """
+
+    def __init__(self, host: str = "127.0.0.2", port: int = 0) -> None:
+        self._records: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, port), self._handler())
+        self._server.daemon_threads = True
+        self.url = f"http://{host}:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        capture = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                parts = urlsplit(self.path)
+                names = sorted({name.lower() for name in self.headers})
+                query = sorted(parse_qs(parts.query, keep_blank_values=True))
+                capture._add(
+                    {
+                        "method": self.command,
+                        "path": parts.path,
+                        "header_names": names,
+                        "query_names": query,
+                        "key_header": bool({"x-api-key", "authorization"} & set(names)),
+                        "key_in_query": "api_key" in query,
+                    }
+                )
+                body = b'{"data": [], "scroll": null}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer  # noqa: N815  (http.server names)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass  # quiet: a request line may hold a key
+
+        return Handler
+
+    def _add(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._records.append(record)
+
+    def requests(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._records)
+
+    def __enter__(self) -> CaptureServer:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

@@ -6,11 +6,12 @@ import math
 import random
 from bisect import bisect
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from itertools import accumulate
 from typing import Any
 
+UTC = timezone.utc
 DEFAULT_START = datetime(2026, 9, 1, tzinfo=UTC)
 BASE_DAYS = 120  # the initial ads were found over this many days before `start`
 ADVERTISERS = 120
@@ -205,21 +206,21 @@ def _ymd(ordinal: int) -> str:
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 
 
-def _ymd_hms(ts: int) -> str:
+def ymd_hms(ts: int) -> str:
     s = ts % 86400
     return f"{_ymd(ts // 86400 + _EPOCH_DAY)} {s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 def _datefound(r: float, r2: float, ts: int) -> str | int | None:
     if r < 0.70:
-        return _ymd_hms(ts)
+        return ymd_hms(ts)
     if r < 0.80:
         return _ymd(ts // 86400 + _EPOCH_DAY)
     if r < 0.88:
-        return _ymd_hms(ts).replace(" ", "T") + "Z"
+        return ymd_hms(ts).replace(" ", "T") + "Z"
     if r < 0.93:
         hours = OFFSETS[int(r2 * len(OFFSETS))]
-        local = _ymd_hms(ts + hours * 3600).replace(" ", "T")
+        local = ymd_hms(ts + hours * 3600).replace(" ", "T")
         return f"{local}{'+' if hours >= 0 else '-'}{abs(hours):02d}:00"
     if r < 0.98:
         return ts
@@ -394,6 +395,7 @@ class AdUniverse:
         self._advertisers = [_Advertiser(seed, k) for k in range(ADVERTISERS)]
         self._adv_cum = list(accumulate(1 / (k + 1) ** 0.8 for k in range(ADVERTISERS)))
         self._ads: list[_Ad] = []
+        self._extra: list[_Ad] = []  # hostile rows added through the control route
         self._ids: set[str] = set()
         self._day_counts: list[int] = []  # ads found on sandbox day j (the date start + j)
         self._rows: tuple[timedelta, list[Row]] | None = None
@@ -414,6 +416,32 @@ class AdUniverse:
 
     def reset(self) -> None:
         self._offset = timedelta(0)
+        self._ids.difference_update(ad.template["id"] for ad in self._extra)
+        self._extra.clear()
+        self._rows = None
+
+    def add_ad(self, found_ts: int) -> Row:
+        """One more ad, found at `found_ts`, deterministic from the seed and how many came before.
+
+        Returns its template for the caller to spoil (see hostile.py).
+        """
+        day = found_ts // 86400 + _EPOCH_DAY
+        n = -1 - len(self._extra)  # negative: never the seed of a universe ad
+        ad = _make_ad(
+            self.seed, n, self._advertisers, self._adv_cum, day, self._start_day, self._ids
+        )
+        ad.found_ts = found_ts
+        ad.template["datefound"] = ymd_hms(found_ts)
+        self._extra.append(ad)
+        self._rows = None
+        return ad.template
+
+    @property
+    def extra_count(self) -> int:
+        return len(self._extra)
+
+    def newest_found(self) -> int:
+        return max(ad.found_ts for ad in [*self._specs(), *self._extra])
 
     def count(self) -> int:
         # A day's ads appear once that day is over, so every datefound is in the past.
@@ -451,7 +479,7 @@ class AdUniverse:
         now_ts = int(self.now.timestamp())
         today = self.now.date().toordinal()
         rows = []
-        for ad in self._specs():
+        for ad in [*self._specs(), *self._extra]:
             seen = now_ts if ad.stop_ts is None else min(now_ts, ad.stop_ts)
             # The crawler records engagement only when it sees the ad: a stopped ad's freezes.
             k = min(today, seen // 86400 + _EPOCH_DAY) - ad.found_day
@@ -466,7 +494,7 @@ class AdUniverse:
             row["reactions"] = int(g * ad.react_ratio) + comments
             row["repin_count_timeseries"] = ad.series(k)
             row["adscore"], row["adscore_reasons"] = _score(shares, days, row["adscount"])
-            row["lastseen"] = _ymd_hms(seen)
+            row["lastseen"] = ymd_hms(seen)
             row["daysrunning"] = days
             rows.append(row)
         self._rows = (self._offset, rows)

@@ -21,6 +21,7 @@ DEFAULT_LIMIT = 20
 TOTAL_CAP = 10_000
 ADSCORE_CAP = 20
 UNPARSED = -1  # sort value for a datefound that does not parse: older than any real instant
+UNPARSED_FIRST = 2**53  # the same when undated rows sort first: newer than any instant
 
 # canonical name -> alias (the canonical spelling wins when both are sent)
 ALIASES = {
@@ -114,9 +115,10 @@ _YMD = re.compile(r"\d{4}-\d{2}-\d{2}")
 class QueryError(Exception):
     """A 400 answer; `body` is the JSON error payload."""
 
-    def __init__(self, body: dict[str, Any]) -> None:
+    def __init__(self, body: dict[str, Any], *, scroll: bool = False) -> None:
         super().__init__(body["error"])
         self.body = body
+        self.scroll = scroll  # a scroll-token error, whose status is a quirk switch
 
     @classmethod
     def invalid(cls, what: str, value: str, sent: str, hint: str, **extra: Any) -> QueryError:
@@ -131,7 +133,8 @@ def invalid_scroll() -> QueryError:
             "success": False,
             "error": "Invalid or expired scroll token",
             "hint": "Restart the search from the first page (omit scroll)",
-        }
+        },
+        scroll=True,
     )
 
 
@@ -142,7 +145,8 @@ def scroll_mismatch() -> QueryError:
             "error": "Scroll token does not match current query filters",
             "hint": "Send the same filters and sorting as the request that returned the token, "
             "or omit scroll to start over",
-        }
+        },
+        scroll=True,
     )
 
 
@@ -356,10 +360,10 @@ def parse_datefound(value: object) -> int | None:
     return int(when.timestamp())
 
 
-def sort_value(row: Row, sorting: str) -> Any:
+def sort_value(row: Row, sorting: str, undated: int = UNPARSED) -> Any:
     if sorting == "datefound":
         parsed = parse_datefound(row["datefound"])
-        return UNPARSED if parsed is None else parsed
+        return undated if parsed is None else parsed
     return row[sorting]
 
 
@@ -370,6 +374,11 @@ class Result:
     rows: list[Row]
     asc_keys: list[tuple[Any, str]]
     descending: bool
+    sorting: str
+    undated: int  # the sort value of an unparseable datefound
+
+    def key(self, row: Row) -> tuple[Any, str]:
+        return sort_value(row, self.sorting, self.undated), row["id"]
 
     def after(self, key: tuple[Any, str]) -> int:
         """Index in `rows` of the first row strictly after `key` in the requested order."""
@@ -378,10 +387,11 @@ class Result:
         return bisect_right(self.asc_keys, key)
 
 
-def run(rows: Sequence[Row], query: Query) -> Result:
+def run(rows: Sequence[Row], query: Query, undated_first: bool = False) -> Result:
+    undated = UNPARSED_FIRST if undated_first else UNPARSED
     preds = _predicates(query.filters)
     matches = [row for row in rows if all(p(row) for p in preds)]
-    keyed = sorted(((sort_value(r, query.sorting), r["id"]), r) for r in matches)
+    keyed = sorted(((sort_value(r, query.sorting, undated), r["id"]), r) for r in matches)
     asc_keys = [k for k, _ in keyed]
     ordered = [r for _, r in keyed]
     descending = query.direction == "desc"
@@ -389,8 +399,8 @@ def run(rows: Sequence[Row], query: Query) -> Result:
         ordered.reverse()
     if "adscorefilter" in query.filters:  # the real endpoint scores after searching, top 20 only
         ordered = ordered[:ADSCORE_CAP]
-        asc_keys = sorted((sort_value(r, query.sorting), r["id"]) for r in ordered)
-    return Result(ordered, asc_keys, descending)
+        asc_keys = sorted((sort_value(r, query.sorting, undated), r["id"]) for r in ordered)
+    return Result(ordered, asc_keys, descending, query.sorting, undated)
 
 
 def _b64(raw: bytes) -> str:
@@ -433,8 +443,8 @@ class Page:
     last_key: tuple[Any, str] | None  # set when more rows follow
 
 
-def first_page(result: Result, query: Query) -> Page:
-    start = query.page * query.limit
+def first_page(result: Result, query: Query, honour_page: bool = True) -> Page:
+    start = query.page * query.limit if honour_page else 0
     return _slice(result, start, query.limit, query)
 
 
@@ -445,7 +455,7 @@ def page_after(result: Result, key: tuple[Any, str], size: int, query: Query) ->
 def _slice(result: Result, start: int, size: int, query: Query) -> Page:
     rows = result.rows[start : start + size]
     more = start + size < len(result.rows) and "adscorefilter" not in query.filters
-    last = (sort_value(rows[-1], query.sorting), rows[-1]["id"]) if rows and more else None
+    last = result.key(rows[-1]) if rows and more else None
     return Page(rows, size, last)
 
 

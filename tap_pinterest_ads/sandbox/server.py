@@ -3,24 +3,91 @@
 Run: ``tap-pinterest-ads-sandbox --port 8765 --seed 42`` (or ``python -m
 tap_pinterest_ads.sandbox.server``). Any key starting with ``wh_`` works; ``wh_basic_plan``,
 ``wh_free_plan``, ``wh_upgrade`` and ``wh_no_credits`` trigger the plan and credit errors.
+Flags: ``--seed --ads --rate-limit --credits --scroll-ttl --latency-ms --fault-rate
+--fault-seed`` and ``--quirk NAME=VALUE`` (repeatable; VALUE is read as JSON, else a string).
 
-API (metered, auth via ``X-API-Key``, ``Authorization: Bearer`` or ``?api_key=``):
+API (metered, auth via ``X-API-Key``, ``Authorization: Bearer`` or ``?api_key=``, looked at in
+that order):
     GET  /api/v1/pinterest-ads      search, paged with ``page`` or the ``scroll`` token
     GET  /api/v1/credits            credit balance (costs 1 credit, like the real one)
 
 Control routes (no auth, no credits, no rate limit):
     POST   /_sandbox/advance        {"days": 1} or {"hours": 6}: move the clock, find new ads
-    GET    /_sandbox/state          clock, seed, ad count, rate limit, scroll generation
-    GET    /_sandbox/truth?...      every id a complete walk of these filters should return
-    GET    /_sandbox/requests       request log (never holds keys); DELETE clears it
+    GET    /_sandbox/state          clock, seed, ad count, rate limit, scroll generation,
+                                    hostile row count
+    GET    /_sandbox/truth?...      {"ids", "total", "idless"}: every id a complete walk of these
+                                    filters should return, in order; id-less rows only counted
+    GET    /_sandbox/requests       request log; DELETE clears it. Never holds a key: each entry
+                                    has key_id (a hash), key_in_query (an ``api_key`` parameter
+                                    was sent, used or not) and auth_via ("x-api-key", "bearer",
+                                    "query" or null: the credential the server used)
     GET    /_sandbox/credits        credits used per key id
     POST   /_sandbox/expire-scrolls invalidate every outstanding scroll token
-    POST   /_sandbox/faults         {"faults": [{"kind": "429"|"500"|"503"|"timeout"|"drop"|
-                                    "expire_scroll", ...}]}: queued, one per API request;
-                                    GET lists them, DELETE clears them
-    POST   /_sandbox/config         change rate_limit_per_minute, latency_ms,
-                                    scroll_ttl_seconds or monthly_credits
-    POST   /_sandbox/reset          initial clock; empty log, credits and faults
+    POST   /_sandbox/faults         {"faults": [{"kind": K, ...}]}: queued, one per admitted API
+                                    request, ahead of random faults; GET lists, DELETE clears.
+                                    K: "429" (+"retry_after", default 1), "500", "503" (neither
+                                    charged), "timeout" (+"seconds", default 3: a late but
+                                    normal answer), "drop" (half a body, then the socket
+                                    closes), "expire_scroll" (the scroll error), "redirect"
+                                    (+"to": an http(s) origin; 302 with ``Location: <to><path>
+                                    ?<query as received>``, no charge), "echo_key" (400
+                                    ``Invalid API key '<key exactly as received>' for this
+                                    endpoint``, no charge: an API that echoes what it got)
+    POST   /_sandbox/config         change rate_limit_per_minute, latency_ms, scroll_ttl_seconds,
+                                    monthly_credits, fault_rate (0..1) or fault_seed; returns
+                                    them all. With fault_rate > 0 each admitted API request
+                                    draws from a RNG seeded by fault_seed (reseeded when either
+                                    is set, and on reset) and gets, with that probability, one
+                                    of 429 (retry_after 1) / 500 / 503 / timeout (2 s) / drop,
+                                    or expire_scroll when it carries a scroll
+    GET    /_sandbox/quirks         the quirk switches below; POST {"name": value, ...} sets
+                                    some and returns all; 400 naming an unknown switch or value
+    POST   /_sandbox/hostile        {"kind": K, "count": n} (1..60): n new ads with one defect
+                                    each, found at distinct instants after every ad found so far
+                                    and within the hour before the clock (about a minute apart;
+                                    409 when the room before this clock is used up), newest
+                                    last; returns {"added": [id, or null for an id-less row]}.
+                                    Deterministic from the seed and the call order. They are
+                                    sorted and filtered by their true datefound, so they are the
+                                    newest rows. K: "future" (datefound "2099-01-01 00:00:00",
+                                    and the server sorts by it too), "compact" (served as the
+                                    string "YYYYMMDD" of its day), "compact_int" (the integer
+                                    YYYYMMDD), "null_id" ("id": null), "missing_id" (no "id"
+                                    key), "undated" (datefound null, sorted per undated_sort)
+    POST   /_sandbox/reset          initial clock; empty log, credits and faults; no hostile
+                                    rows; quirks, fault_rate and fault_seed as at startup (other
+                                    config values stay as set)
+
+Quirk switches, default first. Where the API docs are silent the default is an ASSUMPTION and
+the other values serve the other plausible behaviours:
+    date_fields         "present": every row carries ``datefound`` and ``lastseen``. ASSUMPTION:
+                        the API page's own example row has neither. "absent": rows carry
+                        neither key (the server still sorts and filters by them, so the order
+                        for sorting=datefound is unchanged); "camel": spelled ``dateFound`` and
+                        ``lastSeen``.
+    undated_sort        "last": a datefound that does not parse sorts as the oldest. ASSUMPTION.
+                        "first": as the newest.
+    retry_after_header  true: every rate-limit 429 (real, queued or random) carries
+                        ``Retry-After`` and a ``retry_after`` body field. ASSUMPTION: our notes
+                        could not confirm either. false: neither.
+    honour_page         true: the documented 0-based ``page`` offsets a request without
+                        ``scroll``. ASSUMPTION: documented, never observed. false: ignored.
+    scroll_error_status 400: both scroll errors ("Invalid or expired scroll token", "Scroll token
+                        does not match current query filters") and the expire_scroll fault.
+                        ASSUMPTION: the messages are documented, the status is not. 422: the
+                        same bodies; 200: ``{"success": false, "error": <message>}``, no data.
+                        Scroll errors keep their credit whatever the status.
+    total_format        "number": ``total`` is a number, as the docs' example. "comma": a human
+                        string such as "1,234".
+    count_format        "number": likes/shares/comments are numbers, as the docs' example.
+                        "human": strings on every row: "987" below 1000; from 1000 "1.2k" or
+                        "12k" (truncated) on rows with an even id, "1,234" on odd ones.
+                        Filters still compare the numbers.
+
+Other assumptions the sandbox makes without a switch: the scroll token is bound to the filters
+and expires (documented messages; TTL unknown, 300 s here); 1 credit per metered request,
+errors with a JSON body keep their charge, 5xx and auth errors are free; ``total`` is capped at
+10000; ``limit`` is honoured on the first request only.
 """
 
 from __future__ import annotations
@@ -44,7 +111,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from .state import FAULT_KINDS, TUNABLE, Outcome, Sandbox, SandboxConfig, iso
+from . import hostile, quirks
+from .state import FAULT_KINDS, TUNABLE, Call, Outcome, Sandbox, SandboxConfig, iso
 
 __all__ = ["SandboxConfig", "create_app", "main", "run_in_thread", "serve"]
 
@@ -71,17 +139,23 @@ class _HideDrops(logging.Filter):
         return record.getMessage() != _DROP_MESSAGE
 
 
-def _api_key(request: Request) -> str | None:
+def _call(request: Request) -> Call:
     auth = request.headers.get("authorization", "")
-    bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-    for candidate in (
-        request.headers.get("x-api-key"),
-        bearer,
-        request.query_params.get("api_key"),
-    ):
-        if candidate and candidate.strip():
-            return candidate.strip()
-    return None
+    candidates = (
+        ("x-api-key", request.headers.get("x-api-key")),
+        ("bearer", auth[7:] if auth[:7].lower() == "bearer " else None),
+        ("query", request.query_params.get("api_key")),
+    )
+    via, raw = next(((v, c) for v, c in candidates if c and c.strip()), (None, None))
+    return Call(
+        path=request.url.path,
+        query=request.url.query,
+        params={k: v for k, v in request.query_params.items() if k != "api_key"},
+        key=raw.strip() if raw else None,
+        raw_key=raw,
+        auth_via=via,
+        key_in_query="api_key" in request.query_params,
+    )
 
 
 def _json(outcome: Outcome) -> JSONResponse:
@@ -116,10 +190,23 @@ def _fault(spec: object) -> dict[str, Any]:
         fault["retry_after"] = int(_non_negative(spec, "retry_after", 1))
     if fault["kind"] == "timeout":
         fault["seconds"] = _non_negative(spec, "seconds", 3)
+    if fault["kind"] == "redirect":
+        to = spec.get("to")
+        if not isinstance(to, str) or not to.startswith(("http://", "https://")):
+            raise HTTPException(400, "A redirect fault needs 'to', an http(s) origin")
+        fault["to"] = to.rstrip("/")
     return fault
 
 
-Handler = Callable[[str, dict[str, str], dict[str, Any] | None], Outcome]
+def _checked(action: Callable[[], Any], status: int = 400) -> Any:
+    """The action's result, or its ValueError as an HTTP error with the same message."""
+    try:
+        return action()
+    except ValueError as exc:
+        raise HTTPException(status, str(exc)) from None
+
+
+Handler = Callable[[Call, dict[str, Any] | None], Outcome]
 
 
 def create_app(config: SandboxConfig) -> Starlette:
@@ -128,34 +215,33 @@ def create_app(config: SandboxConfig) -> Starlette:
         sandbox.universe.ads()  # build the initial universe before the first request
 
     async def metered(request: Request, handler: Handler) -> Response:
-        key = _api_key(request)
-        params = {k: v for k, v in request.query_params.items() if k != "api_key"}
+        call = _call(request)
         epoch = sandbox.epoch
         if sandbox.config.latency_ms:
             await asyncio.sleep(sandbox.config.latency_ms / 1000)
         with sandbox.lock:
-            outcome = sandbox.admit(key)
-            fault = sandbox.next_fault() if outcome is None else None
-        if outcome is None and key:
+            outcome = sandbox.admit(call.key)
+            fault = sandbox.next_fault(call) if outcome is None else None
+        if outcome is None and call.key:
             if fault and fault["kind"] == "timeout":
                 await asyncio.sleep(fault["seconds"])
             with sandbox.lock:
-                outcome = sandbox.injected(fault) or handler(key, params, fault)
-                sandbox.charge(key, outcome)
+                outcome = sandbox.injected(fault, call) or handler(call, fault)
+                sandbox.charge(call.key, outcome)
         assert outcome is not None
         with sandbox.lock:
             # A slow request that straddles a reset belongs to the old timeline's log.
             if sandbox.epoch == epoch:
-                sandbox.record(request.url.path, params, key, outcome, fault)
+                sandbox.record(call, outcome, fault)
         if fault and fault["kind"] == "drop":
             return _TruncatedResponse(json.dumps(outcome.body).encode())
         return _json(outcome)
 
     async def pinterest_ads(request: Request) -> Response:
-        return await metered(request, lambda key, params, fault: sandbox.search(params, fault))
+        return await metered(request, lambda call, fault: sandbox.search(call.params, fault))
 
     async def credit_balance(request: Request) -> Response:
-        return await metered(request, lambda key, params, fault: sandbox.credits(key))
+        return await metered(request, lambda call, fault: sandbox.credits(call.key or ""))
 
     async def advance(request: Request) -> Response:
         data = await _body(request)
@@ -209,10 +295,30 @@ def create_app(config: SandboxConfig) -> Starlette:
         if unknown:
             raise HTTPException(400, f"Unknown config keys {unknown}; allowed: {list(TUNABLE)}")
         values = {name: TUNABLE[name](_non_negative(data, name, 0)) for name in data}
+        if values.get("fault_rate", 0) > 1:
+            raise HTTPException(400, "'fault_rate' must be between 0 and 1")
         with sandbox.lock:
             for name, value in values.items():
                 setattr(sandbox.config, name, value)
+            if {"fault_rate", "fault_seed"} & set(values):
+                sandbox.reseed()
             return JSONResponse({name: getattr(sandbox.config, name) for name in TUNABLE})
+
+    async def quirk_switches(request: Request) -> Response:
+        data = await _body(request) if request.method == "POST" else {}
+        with sandbox.lock:
+            return JSONResponse(_checked(lambda: sandbox.set_quirks(data)))
+
+    async def add_hostile(request: Request) -> Response:
+        data = await _body(request)
+        kind, count = data.get("kind"), data.get("count", 1)
+        if kind not in hostile.KINDS:
+            raise HTTPException(400, f"'kind' must be one of {list(hostile.KINDS)}")
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= hostile.SLOTS:
+            raise HTTPException(400, f"'count' must be an integer from 1 to {hostile.SLOTS}")
+        with sandbox.lock:
+            added = _checked(lambda: sandbox.add_hostile(kind, count), 409)
+            return JSONResponse({"added": added})
 
     async def reset(request: Request) -> Response:
         with sandbox.lock:
@@ -235,6 +341,8 @@ def create_app(config: SandboxConfig) -> Starlette:
             Route("/_sandbox/expire-scrolls", expire_scrolls, methods=["POST"]),
             Route("/_sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
             Route("/_sandbox/config", configure, methods=["POST"]),
+            Route("/_sandbox/quirks", quirk_switches, methods=["GET", "POST"]),
+            Route("/_sandbox/hostile", add_hostile, methods=["POST"]),
             Route("/_sandbox/reset", reset, methods=["POST"]),
         ],
         exception_handlers={HTTPException: http_error},
@@ -314,7 +422,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--credits", type=int, default=defaults.monthly_credits)
     parser.add_argument("--scroll-ttl", type=float, default=defaults.scroll_ttl_seconds)
     parser.add_argument("--latency-ms", type=float, default=defaults.latency_ms)
+    parser.add_argument("--fault-rate", type=float, default=defaults.fault_rate)
+    parser.add_argument("--fault-seed", type=int, default=defaults.fault_seed)
+    parser.add_argument(
+        "--quirk",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a quirk switch, e.g. date_fields=absent (repeatable)",
+    )
     args = parser.parse_args(argv)
+    if not 0 <= args.fault_rate <= 1:
+        parser.error("--fault-rate must be between 0 and 1")
+    try:
+        switches = quirks.validate(dict(quirks.parse_flag(flag) for flag in args.quirk))
+    except ValueError as exc:
+        parser.error(str(exc))
     config = SandboxConfig(
         seed=args.seed,
         ads=args.ads,
@@ -322,6 +445,9 @@ def main(argv: list[str] | None = None) -> None:
         monthly_credits=args.credits,
         scroll_ttl_seconds=args.scroll_ttl,
         latency_ms=args.latency_ms,
+        fault_rate=args.fault_rate,
+        fault_seed=args.fault_seed,
+        quirks=switches,
     )
     try:
         sock = _bind(args.host, args.port)

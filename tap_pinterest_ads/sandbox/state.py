@@ -1,25 +1,31 @@
-"""Mutable sandbox state: keys, credits, rate windows, faults, request log and the query cache."""
+"""Mutable sandbox state: keys, credits, rate windows, faults, quirks, hostile rows, request log
+and the query cache."""
 
 from __future__ import annotations
 
 import hashlib
 import math
+import random
 import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from . import query
-from .data import DEFAULT_START, AdUniverse
+from . import hostile, query, quirks
+from .data import DEFAULT_START, UTC, AdUniverse
 
-FAULT_KINDS = ("429", "500", "503", "timeout", "drop", "expire_scroll")
+FAULT_KINDS = ("429", "500", "503", "timeout", "drop", "expire_scroll", "redirect", "echo_key")
+RANDOM_FAULTS = ("429", "500", "503", "timeout", "drop")  # plus expire_scroll on a scroll request
+RANDOM_TIMEOUT_SECONDS = 2.0
 TUNABLE: dict[str, type[int] | type[float]] = {
     "rate_limit_per_minute": int,
     "latency_ms": float,
     "scroll_ttl_seconds": float,
     "monthly_credits": int,
+    "fault_rate": float,
+    "fault_seed": int,
 }
 RESULT_CACHE_SIZE = 64
 LOG_SIZE = 50_000
@@ -57,6 +63,26 @@ class SandboxConfig:
     latency_ms: float = 0
     key_prefix: str = "wh_"  # any key with this prefix that is not a special key is valid
     start: datetime = DEFAULT_START
+    fault_rate: float = 0  # share of admitted API requests that get a random fault
+    fault_seed: int = 0
+    quirks: dict[str, Any] = field(default_factory=dict)  # switches that differ from the defaults
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API request as the sandbox sees it. Only `key` and `raw_key` hold the secret."""
+
+    path: str
+    query: str  # raw query string, for redirects
+    params: dict[str, str]  # without api_key
+    key: str | None  # the credential in use, stripped
+    raw_key: str | None  # the same exactly as received
+    auth_via: str | None  # "x-api-key", "bearer" or "query"
+    key_in_query: bool  # an api_key query parameter was sent, used or not
+
+    @property
+    def has_scroll(self) -> bool:
+        return bool(self.params.get("scroll", "").strip())
 
 
 @dataclass
@@ -79,7 +105,11 @@ def iso(when: datetime) -> str:
 
 class Sandbox:
     def __init__(self, config: SandboxConfig) -> None:
-        self.config = replace(config)  # /_sandbox/config edits this copy, not the caller's
+        self.startup = replace(config, quirks={**quirks.DEFAULTS, **quirks.validate(config.quirks)})
+        self.config = replace(self.startup)  # /_sandbox/config edits this copy, not the caller's
+        self.quirks = dict(self.startup.quirks)
+        self.dice = random.Random(config.fault_seed)
+        self.slots: hostile.Slots | None = None
         self.lock = threading.Lock()
         self.universe = AdUniverse(config.seed, config.ads, config.start)
         self.secret = query.scroll_secret(config.seed)
@@ -90,10 +120,16 @@ class Sandbox:
         self.seq = 0
         self.used: dict[str, int] = {}
         self.windows: dict[str, deque[float]] = {}
-        self._results: OrderedDict[tuple[datetime, str], query.Result] = OrderedDict()
+        self._results: OrderedDict[tuple[Any, ...], query.Result] = OrderedDict()
 
     def reset(self) -> None:
+        """Back to the start: clock, hostile rows, quirks and random faults as at startup."""
         self.universe.reset()
+        self.slots = None
+        self.quirks = dict(self.startup.quirks)
+        self.config.fault_rate = self.startup.fault_rate
+        self.config.fault_seed = self.startup.fault_seed
+        self.reseed()
         self.generation += 1  # tokens minted before the reset describe another timeline
         self.epoch += 1
         self.faults.clear()
@@ -116,7 +152,27 @@ class Sandbox:
             "ads": self.universe.count(),
             "rate_limit_per_minute": self.config.rate_limit_per_minute,
             "scroll_generation": self.generation,
+            "hostile": self.universe.extra_count,
         }
+
+    def reseed(self) -> None:
+        self.dice = random.Random(self.config.fault_seed)
+
+    def set_quirks(self, switches: dict[str, Any]) -> dict[str, Any]:
+        self.quirks.update(quirks.validate(switches))
+        return dict(self.quirks)
+
+    def add_hostile(self, kind: str, count: int) -> list[str | None]:
+        """`count` new ads with one defect each, found just before the clock (newest first)."""
+        now = int(self.universe.now.timestamp())
+        if self.slots is None or self.slots.now != now:
+            self.slots = hostile.Slots.at(now, self.universe.newest_found())
+        added: list[str | None] = []
+        for found_ts in self.slots.take(count):
+            template = self.universe.add_ad(found_ts)
+            hostile.spoil(kind, template)
+            added.append(None if hostile.idless(template) else template["id"])
+        return added
 
     # -- metering ------------------------------------------------------------------------
     def admit(self, key: str | None) -> Outcome | None:
@@ -157,21 +213,24 @@ class Sandbox:
 
     def rate_limited(self, retry_after: int) -> Outcome:
         limit = self.config.rate_limit_per_minute
+        body = {"success": False, "error": f"Rate limit exceeded: {limit} requests per minute"}
+        if not self.quirks["retry_after_header"]:
+            return Outcome(429, body)
         return Outcome(
-            429,
-            {
-                "success": False,
-                "error": f"Rate limit exceeded: {limit} requests per minute",
-                "retry_after": retry_after,
-            },
-            headers={"Retry-After": str(retry_after)},
+            429, {**body, "retry_after": retry_after}, headers={"Retry-After": str(retry_after)}
         )
 
-    def next_fault(self) -> dict[str, Any] | None:
-        return self.faults.popleft() if self.faults else None
+    def next_fault(self, call: Call) -> dict[str, Any] | None:
+        """A queued fault, else with probability fault_rate a random one from the seeded dice."""
+        if self.faults:
+            return self.faults.popleft()
+        if not self.config.fault_rate or self.dice.random() >= self.config.fault_rate:
+            return None
+        kind = self.dice.choice(RANDOM_FAULTS + ("expire_scroll",) * call.has_scroll)
+        return {"kind": kind, "retry_after": 1, "seconds": RANDOM_TIMEOUT_SECONDS}
 
-    def injected(self, fault: dict[str, Any] | None) -> Outcome | None:
-        """The canned answer of a queued 429/500/503 fault (5xx are refunded: no charge)."""
+    def injected(self, fault: dict[str, Any] | None, call: Call) -> Outcome | None:
+        """The canned answer of a fault that replaces the API's (none of them is charged)."""
         kind = fault["kind"] if fault else None
         if fault and kind == "429":
             return self.rate_limited(fault["retry_after"])
@@ -179,6 +238,12 @@ class Sandbox:
             return Outcome(500, {"success": False, "error": "Internal server error"})
         if kind == "503":
             return Outcome(503, {"success": False, "error": "Service unavailable"})
+        if fault and kind == "redirect":
+            location = fault["to"] + call.path + (f"?{call.query}" if call.query else "")
+            return Outcome(302, {}, headers={"Location": location})
+        if kind == "echo_key":
+            error = f"Invalid API key '{call.raw_key}' for this endpoint"
+            return Outcome(400, {"success": False, "error": error})
         return None
 
     def charge(self, key: str, outcome: Outcome) -> None:
@@ -186,25 +251,22 @@ class Sandbox:
             kid = key_id(key)
             self.used[kid] = self.used.get(kid, 0) + outcome.charged
 
-    def record(
-        self,
-        path: str,
-        params: dict[str, str],
-        key: str | None,
-        outcome: Outcome,
-        fault: dict[str, Any] | None,
-    ) -> None:
+    def record(self, call: Call, outcome: Outcome, fault: dict[str, Any] | None) -> None:
         self.seq += 1
+        key = call.key
+        params = call.params
         self.log.append(
             {
                 "seq": self.seq,
                 "at": iso(datetime.now(UTC)),
-                "path": path,
+                "path": call.path,
                 "params": {k: ("[redacted]" if key and v == key else v) for k, v in params.items()},
                 "status": outcome.status,
                 "credits_charged": outcome.charged,
                 "rows": outcome.rows,
                 "key_id": key_id(key) if key else None,
+                "key_in_query": call.key_in_query,
+                "auth_via": call.auth_via,
                 "fault": fault["kind"] if fault else None,
             }
         )
@@ -231,10 +293,12 @@ class Sandbox:
 
     def result(self, q: query.Query) -> query.Result:
         """Filtered and sorted rows for the current clock, cached so deep walks stay cheap."""
-        cache_key = (self.universe.now, q.filter_hash)
+        ads = self.universe.ads()
+        undated_first = self.quirks["undated_sort"] == "first"
+        cache_key = (self.universe.now, len(ads), undated_first, q.filter_hash)
         hit = self._results.get(cache_key)
         if hit is None:
-            hit = query.run(self.universe.ads(), q)
+            hit = query.run(ads, q, undated_first)
             self._results[cache_key] = hit
             if len(self._results) > RESULT_CACHE_SIZE:
                 self._results.popitem(last=False)
@@ -255,9 +319,13 @@ class Sandbox:
                 )
                 page = query.page_after(result, after, size, q)
             else:
-                page = query.first_page(result, q)
+                page = query.first_page(result, q, self.quirks["honour_page"])
         except query.QueryError as exc:
-            return Outcome(400, exc.body, charged=1)  # error JSON keeps the charge
+            if not exc.scroll:
+                return Outcome(400, exc.body, charged=1)  # error JSON keeps the charge
+            status = self.quirks["scroll_error_status"]
+            body = exc.body if status != 200 else {"success": False, "error": exc.body["error"]}
+            return Outcome(status, body, charged=1)
         token = None
         if page.last_key is not None:
             payload = query.scroll_payload(q, page, time.time(), self.generation)
@@ -266,9 +334,9 @@ class Sandbox:
         matches = len(result.rows)
         body = {
             "success": True,
-            "data": page.rows,
+            "data": [quirks.present(row, self.quirks) for row in page.rows],
             "scroll": token,
-            "total": min(matches, query.TOTAL_CAP),
+            "total": quirks.total(min(matches, query.TOTAL_CAP), self.quirks),
             "total_relation": "gte" if matches > query.TOTAL_CAP else "eq",
             "limit": page.size,
             "nextscrapetime": (now_ts // 86400 + 1) * 86400,
@@ -280,5 +348,6 @@ class Sandbox:
             result = self.result(query.parse(params))
         except query.QueryError as exc:
             return Outcome(400, exc.body)
-        ids = [row["id"] for row in result.rows]
-        return Outcome(200, {"ids": ids, "total": len(ids)})
+        ids = [row["id"] for row in result.rows if not hostile.idless(row)]
+        idless = len(result.rows) - len(ids)
+        return Outcome(200, {"ids": ids, "total": len(ids), "idless": idless})
