@@ -22,8 +22,21 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_pinterest_ads.auth import ad_library_auth
 from tap_pinterest_ads.client import PinterestHTTPStream, json_body
-from tap_pinterest_ads.dates import parse_day, parse_instant, to_iso
-from tap_pinterest_ads.pagination import BUDGET_SPENT, ScrollPaginator, ScrollWalk
+from tap_pinterest_ads.conform import Losses, converter
+from tap_pinterest_ads.dates import UTC, parse_instant, to_iso
+from tap_pinterest_ads.pagination import (
+    BUDGET_SPENT,
+    CHECKPOINT_PAGES,
+    FUTURE_SKEW,
+    LOOP_GUARD,
+    REACHED_BOOKMARK,
+    REACHED_KNOWN,
+    Resume,
+    ScrollPaginator,
+    ScrollWalk,
+    TailRead,
+    canonical_keys,
+)
 
 if TYPE_CHECKING:
     from singer_sdk import Tap
@@ -36,8 +49,6 @@ if TYPE_CHECKING:
 AD_LIBRARY_PATH = "/api/v1/pinterest-ads"
 PLAN_ERRORS = ("subscription required", "plan or higher required")
 SCROLL_ERRORS = ("scroll token",)
-DATE_FIELDS = ("started", "product_created")
-INSTANT_FIELDS = ("lastseen", "datefound")
 
 
 class AdLibraryError(FatalAPIError):
@@ -45,7 +56,7 @@ class AdLibraryError(FatalAPIError):
 
 
 class ScrollTokenError(FatalAPIError):
-    """Expired or mismatched cursor: the walk restarts once from the first page."""
+    """Expired or mismatched cursor: the walk continues from its page by number."""
 
 
 def load_schema(stream_name: str) -> dict[str, Any]:
@@ -61,18 +72,27 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
     """A walk per search over one descending sort of the ad library."""
 
     path = AD_LIBRARY_PATH
-    is_sorted = False  # descending: the bookmark is promoted only once a search completes
-    # shape() already keeps only schema fields; recursing into every nested value cost 40% of
-    # a sync's CPU for nothing. Top-level values are still coerced (e.g. PHP-style 0/1 flags).
-    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
+    # Bookmarks are written by the walk (see `settle`), not record by record: a descending walk
+    # may only move its bookmark once it is complete, and never to a date in the future.
+    is_sorted = False
+    # conform.py already gives every value its schema type; the SDK's pass would repeat it.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     sort_field: str
+    resumable = False  # an unfinished walk continues next run from its page
     undated_rows = "emitted without moving the bookmark"  # what happens to rows with no sort key
 
     def __init__(self, tap: Tap, *, resources: ApiResources, searches: tuple[Search, ...]) -> None:
         self.searches = {search.name: search for search in searches}
         super().__init__(tap, resources=resources, schema=load_schema(self.name))
-        self._walk: ScrollWalk | None = None
+        self._walk: ScrollWalk | TailRead | None = None
         self._known_fields = frozenset(self.schema["properties"])
+        self._canonical = canonical_keys(self._known_fields)
+        self._nulled = Losses()
+        self._conform = {
+            name: converter(spec, self._nulled)
+            for name, spec in self.schema["properties"].items()
+            if name not in {"id", self.sort_field, "extra_fields"}
+        }
         self._summaries: list[str] = []  # one line per search, logged when the run ends
 
     @property
@@ -85,20 +105,24 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
 
     def get_new_paginator(self) -> ScrollPaginator:
         assert self._walk is not None, "get_records sets the walk before paging"
-        return ScrollPaginator(self._walk)
+        return ScrollPaginator(self._walk, on_page=self._on_page)
 
     def get_url_params(
         self, context: Context | None, next_page_token: str | None
     ) -> dict[str, Any]:
-        assert self._walk is not None, "get_records sets the walk before paging"
+        walk = self._walk
+        assert walk is not None, "get_records sets the walk before paging"
         search = self.searches[self._search_name(context)]
         params: dict[str, Any] = {
             **search.filters,
-            **self.walk_filters(self._walk),
             "sorting": self.sort_field,
-            "sortdirection": "desc",
-            "limit": self._walk.page_size,
+            "sortdirection": "asc" if isinstance(walk, TailRead) else "desc",
+            "limit": int(self.config.get("page_size", 50)),
         }
+        if isinstance(walk, ScrollWalk):
+            params.update(self.walk_filters(walk))
+            if walk.jump is not None:
+                params["page"] = walk.jump
         if next_page_token:
             params["scroll"] = next_page_token
         return params
@@ -111,73 +135,167 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
         """Hook: pages per search per run, for a stream that samples on purpose."""
         return None
 
+    def tail_pages(self) -> int:
+        """Hook: pages of the oldest end read after an incremental walk (rows without dates)."""
+        return 0
+
     @staticmethod
     def _search_name(context: Context | None) -> str:
         assert context is not None, "ad-library streams are partitioned by search"
         return str(context["search_name"])
 
-    def cutoff(self, context: Context | None) -> tuple[dt.datetime | None, dt.datetime | None]:
-        """(bookmark, cutoff): rows older than the cutoff are known already or before start_date."""
-        bookmark = parse_instant(self.get_context_state(context).get("replication_key_value"))
-        start = parse_instant(self.config.get("start_date"))
-        lookback = dt.timedelta(days=float(self.config.get("lookback_days", 1)))
-        candidates = [c for c in (bookmark - lookback if bookmark else None, start) if c]
-        return bookmark, max(candidates) if candidates else None
+    def _increment_stream_state(
+        self, latest_record: Any, *, context: Context | None = None
+    ) -> None:
+        # The SDK would move the bookmark record by record; `settle` does it per completed walk.
+        return
+
+    def read_bookmark(self, context: Context | None, label: str) -> dt.datetime | None:
+        state = self.get_context_state(context)
+        bookmark = parse_instant(state.get("replication_key_value"))
+        if bookmark is not None and bookmark > dt.datetime.now(UTC) + FUTURE_SKEW:
+            self.logger.warning(
+                "%s: the saved bookmark %s is in the future; ignoring it, so this search is "
+                "read as on a first sync (start_date applies)",
+                label,
+                to_iso(bookmark),
+            )
+            return None
+        return bookmark
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         if not self.config.get("api_key"):
             message = f"Invalid setting `api_key`: required to sync {self.name}"
             raise ConfigValidationError(message, errors=[message])
-        bookmark, cutoff = self.cutoff(context)
+        label = f"{self.name}[{self._search_name(context)}]"
+        state = self.get_context_state(context)
+        bookmark = self.read_bookmark(context, label)
+        start = parse_instant(self.config.get("start_date"))
+        lookback = dt.timedelta(days=float(self.config.get("lookback_days", 1)))
+        candidates = [c for c in (bookmark - lookback if bookmark else None, start) if c]
         walk = ScrollWalk(
             sort_value=lambda row: parse_instant(row.get(self.sort_field)),
-            cutoff=cutoff,
+            cutoff=max(candidates) if candidates else None,
             bookmark=bookmark,
             budget=self.resources.budget,
             logger=self.logger,
-            label=f"{self.name}[{self._search_name(context)}]",
+            label=label,
             page_size=int(self.config.get("page_size", 50)),
             page_cap=self.page_cap(),
+            known_ids=frozenset(str(i) for i in state.get("known_ids") or ()),
+            resume=Resume.from_state(state.get("resume")) if self.resumable else None,
         )
         self._walk = walk
-        attempts_before = self.attempts
+        self._context = context
+        attempts_before, nulled_before = self.attempts, self._nulled.count
+        tail: TailRead | None = None
         try:
             if self.resources.budget.exhausted:
                 walk.stop_reason = BUDGET_SPENT
                 return
-            try:
-                yield from self.request_records(context)
-            except ScrollTokenError as rejected:
-                if walk.restarts:
-                    raise
-                self.logger.warning(
-                    "%s: %s; restarting this search from the first page", walk.label, rejected
-                )
-                walk.restart()
+            while True:
+                try:
+                    yield from self.request_records(context)
+                    break
+                except ScrollTokenError as rejected:
+                    if not walk.restart_after_cursor_error():
+                        raise
+                    self.logger.warning(
+                        "%s: %s; continuing this search from page %d",
+                        label,
+                        rejected,
+                        walk.offset + 1,
+                    )
+            tail = self.read_tail(context, walk)
+            if tail is not None:
                 yield from self.request_records(context)
         finally:
-            if not walk.complete:
-                self.hold_bookmark(context)
-            requests_sent = self.attempts - attempts_before
-            if walk.undated:
-                self.logger.warning(
-                    "%s: %d rows had no parseable %s; %s",
-                    walk.label,
-                    walk.undated,
-                    self.sort_field,
-                    self.undated_rows,
-                )
-            summary = f"summary {walk.summary()}; requests={requests_sent}"
+            self._walk = walk
+            self.settle(context, walk)
+            line = self.summarise(walk, tail, start)
+            line += f"; requests={self.attempts - attempts_before}"
+            if nulled := self._nulled.count - nulled_before:
+                line += f"; values not readable as their type, set to null={nulled}"
             if sys.exc_info()[0] is None:
-                self._summaries.append(summary)
+                self._summaries.append(line)
             else:  # the run is failing: say now what this search spent
-                self.logger.info("%s", summary)
+                self.logger.info("summary %s", line)
+
+    def read_tail(self, context: Context | None, walk: ScrollWalk) -> TailRead | None:
+        """Undated rows sort at one end of the search; when the walk stopped before the end,
+        read the other end too, so new undated ads are not lost (credits: `tail_pages()`)."""
+        pages = self.tail_pages()
+        if not pages or walk.stop_reason not in {REACHED_BOOKMARK, REACHED_KNOWN}:
+            return None
+        if not walk.dated or self.resources.budget.exhausted:
+            return None  # no dates at all: the newest-ids stop already covers every row
+        tail = TailRead(
+            sort_value=lambda row: parse_instant(row.get(self.sort_field)),
+            pages_allowed=pages,
+            seen=walk.seen,
+        )
+        self._walk = tail
+        return tail
+
+    def _on_page(self) -> None:
+        walk = self._walk
+        if isinstance(walk, ScrollWalk) and walk.pages % CHECKPOINT_PAGES == 0:
+            self.write_checkpoint(self._context, walk)
+
+    def write_checkpoint(self, context: Context | None, walk: ScrollWalk) -> None:
+        if self.resumable and walk.stop_reason is None:
+            self.get_context_state(context)["resume"] = walk.checkpoint().to_state()
+            self.flush_state()
+
+    def flush_state(self) -> None:
+        # The SDK writes STATE only every 10,000 records and at the end: too late for a run
+        # that dies mid-way after paying for pages.
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    def settle(self, context: Context | None, walk: ScrollWalk) -> None:
+        """A complete walk moves the bookmark to the newest (non-future) row it read; an
+        unfinished one keeps the old bookmark and, where it can, where to resume."""
+        state = self.get_context_state(context)
+        if walk.complete:
+            if walk.newest is not None:
+                old = parse_instant(state.get("replication_key_value"))
+                newest = (
+                    max(walk.newest, old) if old and old <= walk.now + FUTURE_SKEW else walk.newest
+                )
+                state["replication_key"] = self.replication_key
+                state["replication_key_value"] = to_iso(newest)
+            if walk.head_ids:
+                state["known_ids"] = list(walk.head_ids)
+            state.pop("resume", None)
+        elif self.resumable and walk.offset and walk.stop_reason != LOOP_GUARD:
+            state["resume"] = walk.checkpoint().to_state()
+        else:
+            state.pop("resume", None)
+        self.flush_state()
+
+    def summarise(self, walk: ScrollWalk, tail: TailRead | None, start: dt.datetime | None) -> str:
+        line = walk.summary()
+        if walk.undated:
+            line += (
+                f"; rows without a parseable {self.sort_field}={walk.undated} ({self.undated_rows})"
+            )
+        if tail is not None:
+            line += f"; undated tail: {tail.records} read in {tail.pages} pages"
+            line += (
+                ", none could be missed"
+                if tail.saw_every_undated_row
+                else ", more may follow that this run could not see (raise undated_tail_pages)"
+            )
+        if walk.complete and not walk.dated and walk.records and start is not None:
+            line += f"; start_date not applied: rows carry no {self.sort_field}"
+        return line
 
     def log_sync_costs(self) -> None:
         # The SDK calls this once per stream after every stream has synced: the run's last words.
         super().log_sync_costs()
         for line in self._summaries:
-            self.logger.info("%s", line)
+            self.logger.info("summary %s", line)
         if self._summaries:
             self.logger.info(
                 "summary %s: %d requests (= credits) this run, %d for the whole ad-library API",
@@ -186,33 +304,20 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
                 self.resources.budget.used,
             )
 
-    def hold_bookmark(self, context: Context | None) -> None:
-        """An unfinished walk saw only the newest rows: promoting their max would skip the rest.
-
-        Dropping the progress marker keeps the previous bookmark, so the next run re-reads.
-        """
-        markers = self.get_context_state(context).get("progress_markers") or {}
-        markers.pop("replication_key", None)
-        markers.pop("replication_key_value", None)
-
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
-        assert self._walk is not None
-        for row, instant in self._walk.take_page(json_body(response)):
+        walk = self._walk
+        assert walk is not None
+        body = json_body(response)
+        rows = [self._canonical(row) for row in body.get("data") or () if isinstance(row, dict)]
+        for row, instant in walk.take_page(body, rows):
             if (record := self.shape(row, instant)) is not None:
                 yield record
 
     def shape(self, row: dict[str, Any], instant: dt.datetime | None) -> dict[str, Any] | None:
-        """Raw row -> record: typed dates, string ids; None drops a row the stream cannot key."""
-        record = {key: value for key, value in row.items() if key in self._known_fields}
-        record["id"] = str(row["id"])
-        for key in DATE_FIELDS:
-            if key in record:
-                day = parse_day(record[key])
-                record[key] = day.isoformat() if day else None
-        for key in INSTANT_FIELDS:
-            if key in record and key != self.sort_field:
-                when = parse_instant(record[key])
-                record[key] = to_iso(when) if when else None
+        """Raw row -> record of the schema's types; None drops a row the stream cannot key."""
+        conform = self._conform
+        record = {key: conform[key](value) for key, value in row.items() if key in conform}
+        record["id"] = str(row["id"]).strip()
         record[self.sort_field] = to_iso(instant) if instant else None
         return record
 
@@ -223,6 +328,8 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
         if isinstance(body, dict) and isinstance(body.get("data"), list):
             return
         detail = self.api_message(response) if isinstance(body, dict) else "body is not JSON"
+        if self.is_scroll_error(detail):  # seen: a 200 whose body is the cursor error
+            raise ScrollTokenError(f"{response.status_code} from {self.path}: {detail}")
         upgrade = body.get("upgrade") if isinstance(body, dict) else None
         raise AdLibraryError(
             f"{response.status_code} from {self.path} without `data`: {detail}"
@@ -233,6 +340,10 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
                 else ". The response is not an ad page; rerun later, or report it if it persists."
             )
         )
+
+    @staticmethod
+    def is_scroll_error(message: str) -> bool:
+        return any(text in message.lower() for text in SCROLL_ERRORS)
 
     def classify_error(self, response: requests.Response, *, retriable: bool) -> None:
         body = json_body(response)
@@ -258,7 +369,7 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
                 f"credits at {purchase} or wait for the monthly reset; lower "
                 "`max_requests_per_run` to spread them."
             )
-        if status == 400 and any(text in message.lower() for text in SCROLL_ERRORS):
+        if 400 <= status < 500 and self.is_scroll_error(message):  # 400, or 422 elsewhere
             raise ScrollTokenError(f"{where}: {message}")
         if status == 400:
             allowed = body.get("allowed_values")
@@ -278,6 +389,10 @@ class PinterestAdsStream(AdLibraryStream):
     primary_keys = ("id",)
     replication_key = "datefound"
     sort_field = "datefound"
+    resumable = True
+
+    def tail_pages(self) -> int:
+        return int(self.config.get("undated_tail_pages", 1))
 
     def shape(self, row: dict[str, Any], instant: dt.datetime | None) -> dict[str, Any]:
         record = super().shape(row, instant)
@@ -317,6 +432,6 @@ class PinterestAdSnapshotsStream(AdLibraryStream):
         record = super().shape(row, instant)
         assert record is not None
         record["snapshot_date"] = instant.date().isoformat()
-        record["saves"] = row.get("likes", row.get("save_count"))
-        record["repins"] = row.get("shares", row.get("repin_count"))
+        record["saves"] = record.get("likes", record.get("save_count"))
+        record["repins"] = record.get("shares", record.get("repin_count"))
         return record

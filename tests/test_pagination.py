@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 
 from hypothesis import given
@@ -16,13 +17,17 @@ from tap_pinterest_ads.pagination import (
     LOOP_GUARD,
     PAGE_CAP,
     REACHED_BOOKMARK,
+    REACHED_KNOWN,
+    Resume,
     ScrollWalk,
+    TailRead,
+    canonical_keys,
 )
 
 T0 = dt.datetime(2026, 9, 1, tzinfo=UTC)
 
 
-def walk(cutoff=None, bookmark=None, budget=None, page_cap=None) -> ScrollWalk:
+def walk(cutoff=None, bookmark=None, budget=None, page_cap=None, **extra) -> ScrollWalk:
     return ScrollWalk(
         sort_value=lambda row: parse_instant(row.get("datefound")),
         cutoff=cutoff,
@@ -31,30 +36,41 @@ def walk(cutoff=None, bookmark=None, budget=None, page_cap=None) -> ScrollWalk:
         logger=logging.getLogger("test-walk"),
         label="pinterest_ads[t]",
         page_cap=page_cap,
+        now=T0,
+        **extra,
     )
 
 
-def page(ids, hours, scroll="next"):
+_tokens = itertools.count()
+
+
+def page(ids, hours, scroll: str | None = "next"):
     rows = [
         {"id": i, "datefound": (T0 - dt.timedelta(hours=h)).isoformat() if h is not None else None}
         for i, h in zip(ids, hours, strict=True)
     ]
-    return {"data": rows, "scroll": scroll, "total": 100}
+    # Every cursor the API hands out is new; the walk treats a repeated one as a loop.
+    token = f"{scroll}-{next(_tokens)}" if scroll == "next" else scroll
+    return {"data": rows, "scroll": token, "total": 100}
+
+
+def take(w, body):
+    return w.take_page(body, body["data"])
 
 
 def test_a_page_of_known_ids_ends_the_walk_with_a_warning(caplog):
     w = walk()
-    assert len(w.take_page(page([1, 2], [1, 2]))) == 2
+    assert len(take(w, page([1, 2], [1, 2]))) == 2
     assert w.stop_reason is None
     with caplog.at_level(logging.WARNING):
-        assert w.take_page(page([1, 2], [1, 2])) == []
+        assert take(w, page([1, 2], [1, 2])) == []
     assert w.stop_reason == LOOP_GUARD and not w.complete
     assert "loop guard" in caplog.text
 
 
 def test_reaching_the_cutoff_stops_after_that_page_and_drops_older_rows():
     w = walk(cutoff=T0 - dt.timedelta(hours=10), bookmark=T0 - dt.timedelta(hours=5))
-    kept = w.take_page(page([1, 2, 3, 4], [1, 6, 10, 11]))
+    kept = take(w, page([1, 2, 3, 4], [1, 6, 10, 11]))
     assert [row["id"] for row, _ in kept] == [1, 2, 3]  # inclusive at the cutoff
     assert w.stop_reason == REACHED_BOOKMARK and w.complete
     assert w.new_records == 1  # only the row newer than the bookmark
@@ -62,33 +78,132 @@ def test_reaching_the_cutoff_stops_after_that_page_and_drops_older_rows():
 
 def test_undated_rows_are_kept_and_counted_but_never_stop_the_walk():
     w = walk(cutoff=T0 - dt.timedelta(hours=10))
-    kept = w.take_page(page([1, 2], [None, 1]))
+    kept = take(w, page([1, 2], [None, 1]))
     assert len(kept) == 2 and w.undated == 1 and w.stop_reason is None
 
 
 def test_end_of_results_budget_and_cap():
     w = walk()
-    w.take_page(page([1], [1], scroll=None))
+    take(w, page([1], [1], scroll=None))
     assert w.stop_reason == END_OF_RESULTS and w.complete
 
     budget = RequestBudget(limit=1, used=1)
     w = walk(budget=budget)
-    w.take_page(page([1], [1]))
+    take(w, page([1], [1]))
     assert w.stop_reason == BUDGET_SPENT and not w.complete
 
     w = walk(page_cap=2)
-    w.take_page(page([1], [1]))
-    w.take_page(page([2], [2]))
+    take(w, page([1], [1]))
+    take(w, page([2], [2]))
     assert w.stop_reason == PAGE_CAP and w.complete
 
 
-def test_restart_keeps_seen_ids():
+def test_a_cursor_error_continues_from_the_current_page_by_number():
     w = walk()
-    w.take_page(page([1, 2], [1, 2]))
-    w.restart()
-    kept = w.take_page(page([1, 2, 3], [1, 2, 3]))
-    assert [row["id"] for row, _ in kept] == [3]
-    assert w.restarts == 1 and w.scroll == "next"
+    take(w, page([1, 2], [1, 2], scroll="a"))
+    take(w, page([3, 4], [3, 4], scroll="b"))
+    assert w.restart_after_cursor_error()
+    assert w.jump == 2 and w.scroll is None and w.stop_reason is None
+    # The page asked for by number starts with a row the walk already has (a new ad shifted it).
+    kept = take(w, page([4, 5, 6], [4, 5, 6], scroll="c"))
+    assert [row["id"] for row, _ in kept] == [5, 6]
+    assert w.stop_reason is None and w.overlap == 1 and w.jump is None
+    assert w.restart_after_cursor_error() and w.restart_after_cursor_error()
+    assert not w.restart_after_cursor_error(), "bounded: the fourth cursor error is fatal"
+
+
+def test_an_api_that_ignores_page_is_detected_and_the_walk_replays_without_the_loop_guard(
+    caplog,
+):
+    w = walk()
+    take(w, page([1, 2], [1, 2], scroll="a"))
+    take(w, page([3, 4], [3, 4], scroll="b"))
+    w.restart_after_cursor_error()
+    with caplog.at_level(logging.WARNING):
+        kept = take(w, page([1, 2], [1, 2], scroll="a2"))  # page=2 answered with page 0
+    assert w.page_ignored and "ignored `page=2`" in caplog.text
+    assert kept == [] and w.stop_reason is None, "replayed pages are not a loop"
+    take(w, page([3, 4], [3, 4], scroll="b2"))
+    assert w.stop_reason is None
+    kept = take(w, page([5], [5], scroll=None))
+    assert [row["id"] for row, _ in kept] == [5] and w.stop_reason == END_OF_RESULTS
+
+
+def test_future_rows_are_kept_but_never_become_the_newest_instant():
+    w = walk()
+    body = page([1, 2], [1, 2])
+    body["data"][0]["datefound"] = "2099-01-01 00:00:00"
+    kept = take(w, body)
+    assert [instant for _, instant in kept] == [None, T0 - dt.timedelta(hours=2)]
+    assert w.future == 1 and w.newest == T0 - dt.timedelta(hours=2)
+    assert "rows dated in the future (kept, not bookmarked)=1" in w.summary()
+
+
+def test_rows_without_id_are_skipped_counted_and_a_page_of_them_does_not_end_the_walk():
+    w = walk()
+    body = {"data": [{"id": None}, {"datefound": "2026-08-01"}, {"id": " "}], "scroll": "a"}
+    assert take(w, body) == []
+    assert w.stop_reason is None and w.idless == 3
+    kept = take(w, page([None, 7], [1, 2], scroll="b"))
+    assert [row["id"] for row, _ in kept] == [7] and w.idless == 4
+    assert "None" not in w.seen
+
+
+def test_the_same_cursor_twice_is_a_loop():
+    w = walk()
+    take(w, {"data": [{"id": None}], "scroll": "same"})
+    take(w, {"data": [{"id": None}], "scroll": "same"})
+    assert w.stop_reason == LOOP_GUARD
+
+
+def test_undated_rows_stop_at_the_newest_ids_the_last_walk_read():
+    w = walk(known_ids=frozenset({"3"}))
+    kept = take(w, page([1, 2], [None, None]))
+    assert len(kept) == 2 and w.stop_reason is None
+    kept = take(w, page([3, 4], [None, None]))
+    assert w.stop_reason == REACHED_KNOWN and w.complete
+    assert w.head_ids == ("1", "2")
+
+
+def test_a_checkpoint_resumes_where_the_walk_stopped():
+    w = walk(budget=RequestBudget(limit=2))
+    w.budget.used = 1
+    take(w, page([1, 2], [1, 2], scroll="a"))
+    w.budget.used = 2
+    take(w, page([3, 4], [3, 4], scroll="b"))
+    assert w.stop_reason == BUDGET_SPENT and not w.complete
+    saved = Resume.from_state(w.checkpoint().to_state())
+    assert saved == Resume(
+        page=2,
+        last_ids=("3", "4"),
+        head_ids=("1", "2"),
+        newest=(T0 - dt.timedelta(hours=1)).isoformat(),
+    )
+    resumed = walk(resume=saved)
+    assert resumed.jump == 2 and resumed.newest == T0 - dt.timedelta(hours=1)
+    kept = take(resumed, page([5, 6], [5, 6], scroll=None))
+    assert [row["id"] for row, _ in kept] == [5, 6] and resumed.complete
+    assert resumed.head_ids == ("1", "2"), "the walk's first page stays its stop mark"
+    assert Resume.from_state({"page": "x"}) is None
+
+
+def test_tail_read_keeps_only_unseen_undated_rows_and_knows_when_it_saw_them_all():
+    tail = TailRead(
+        sort_value=lambda row: parse_instant(row.get("datefound")), pages_allowed=1, seen={"9"}
+    )
+    body = page([8, 9, 10], [None, None, 5])
+    kept = tail.take_page(body, body["data"])
+    assert [row["id"] for row, _ in kept] == [8]
+    assert tail.saw_every_undated_row
+    full = TailRead(sort_value=lambda row: None, pages_allowed=1, seen=set())
+    full.take_page({"scroll": "x"}, page([1, 2], [None, None])["data"])
+    assert not full.saw_every_undated_row
+
+
+def test_spellings_of_known_fields_are_renamed():
+    rename = canonical_keys(["datefound", "lastseen", "page_name"])
+    row = rename({"dateFound": "2026-01-01", "last_seen": "x", "pageName": "p", "odd": 1})
+    assert row == {"datefound": "2026-01-01", "lastseen": "x", "page_name": "p", "odd": 1}
 
 
 @given(
@@ -107,7 +222,7 @@ def test_a_descending_walk_emits_exactly_the_rows_since_cutoff_and_pays_no_extra
     for n, chunk in enumerate(pages):
         ids = list(range(n * size, n * size + len(chunk)))
         last = n == len(pages) - 1
-        emitted += w.take_page(page(ids, chunk, scroll=None if last else "next"))
+        emitted += take(w, page(ids, chunk, scroll=None if last else "next"))
         paid += 1
         if w.stop_reason:
             break
@@ -122,5 +237,11 @@ def test_progress_counts_pages_from_total_and_page_size(caplog):
     w.page_size = 40
     body = page([1, 2], [1, 2]) | {"total": 90}
     with caplog.at_level(logging.INFO, logger="test-walk"):
-        w.take_page(body)
-    assert "pinterest_ads[t]: page 1 of about 3 (total 90), 2 records so far" in caplog.text
+        take(w, body)
+    assert "pinterest_ads[t]: page 1 of about 3, 2 records so far" in caplog.text
+
+
+def test_human_formatted_total_is_read():
+    w = walk()
+    take(w, page([1], [1]) | {"total": "1,234"})
+    assert w.total == 1234

@@ -102,7 +102,7 @@ def test_datefound_normalised_and_undated_rows_kept(sandbox, config, tmp_path):
         if record["datefound"] is not None:
             assert record["datefound"].endswith("+00:00")
             assert parse_instant(record["datefound"]) == parse_instant(record["datefound_raw"])
-    assert f"{len(undated)} rows had no parseable datefound" in run.stderr
+    assert f"rows without a parseable datefound={len(undated)}" in run.stderr
 
 
 def test_incremental_sync_spends_only_the_pages_new_ads_need(sandbox, config, tmp_path):
@@ -115,10 +115,12 @@ def test_incremental_sync_spends_only_the_pages_new_ads_need(sandbox, config, tm
 
     second = run_tap(tmp_path / "2", config, state=first.final_state)
     assert second.returncode == 0, second.stderr
-    emitted = [r["id"] for r in second.records()]
-    # Emitted = new ads + the lookback window; the page holding the first older row is the last.
+    emitted = [r["id"] for r in second.records() if r["datefound"]]
+    # Emitted = new ads + the lookback window; the page holding the first older row is the last,
+    # then one page of the oldest end for ads without a datefound.
     calls = api_requests(sandbox.requests())
-    assert len(calls) == len(emitted) // PAGE + 1
+    assert len(calls) == len(emitted) // PAGE + 1 + 1
+    assert calls[-1]["params"]["sortdirection"] == "asc" and "scroll" not in calls[-1]["params"]
     assert len(calls) < len(first.records()) // PAGE
     assert "stopped: reached bookmark - lookback" in second.stderr
     assert bookmark(second.final_state, "all") > bookmark(first.final_state, "all")
@@ -128,16 +130,23 @@ def test_incremental_sync_spends_only_the_pages_new_ads_need(sandbox, config, tm
     assert len(new_ids) == added
     dated = {r["id"] for r in everything if r["id"] in new_ids and r["datefound"]}
     assert dated <= set(emitted), "every newly found ad with a datefound is emitted"
-    # An undated row sorts after every dated one, below the cutoff: a known limit (README).
-    assert not (new_ids - dated) & set(emitted)
+    undated = new_ids - dated
+    assert undated, "the sandbox finds some ads without a parseable datefound each day"
+    # They sort after every dated ad, below the cutoff: the tail read reaches them.
+    assert undated <= {r["id"] for r in second.records()}
+    assert "none could be missed" in second.stderr
 
 
-def test_nothing_new_costs_one_request(sandbox, config, tmp_path):
-    first = run_tap(tmp_path / "1", config)
+@pytest.mark.parametrize("tail_pages", [0, 1])
+def test_nothing_new_costs_one_request_plus_the_undated_tail(
+    sandbox, config, tmp_path, tail_pages
+):
+    cfg = {**config, "lookback_days": 0, "undated_tail_pages": tail_pages}
+    first = run_tap(tmp_path / "1", cfg)
     sandbox.clear_requests()
-    second = run_tap(tmp_path / "2", {**config, "lookback_days": 0}, state=first.final_state)
+    second = run_tap(tmp_path / "2", cfg, state=first.final_state)
     assert second.returncode == 0, second.stderr
-    assert len(api_requests(sandbox.requests())) == 1
+    assert len(api_requests(sandbox.requests())) == 1 + tail_pages
     assert bookmark(second.final_state, "all") == bookmark(first.final_state, "all")
 
 
@@ -150,7 +159,8 @@ def test_start_date_ignores_older_ads_on_first_sync(sandbox, config, tmp_path):
     kept = [r for r in run.records() if r["datefound"]]
     assert kept and all(parse_instant(r["datefound"]) >= start for r in kept)
     assert len(kept) == sum(1 for d in dated if d >= start)
-    assert len(api_requests(sandbox.requests())) == len(kept) // PAGE + 1
+    # The pages down to start_date, then one page of the oldest end (ads without a datefound).
+    assert len(api_requests(sandbox.requests())) == len(kept) // PAGE + 1 + 1
 
 
 @pytest.mark.parametrize("kill_after_records", [1, 120, 260, 430])

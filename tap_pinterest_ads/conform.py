@@ -1,0 +1,153 @@
+"""Raw API values -> the types a stream's JSON schema promises, leniently and countably.
+
+APIs written for dashboards send counts as `"1.2k"` or `"1,234"`, flags as 0/1 and ids as
+numbers. Each schema field gets one compiled converter; a value that cannot be read as its type
+becomes null and is counted, so every emitted record validates against its schema and the run
+summary says how much was lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tap_pinterest_ads.dates import parse_day, parse_instant, to_iso
+
+_SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9}
+_HUMAN = re.compile(r"^([+-]?\d+(?:\.\d+)?)\s*([kmb]?)\+?$", re.IGNORECASE)
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+
+
+def parse_number(value: object) -> float | int | None:
+    """`12`, `12.5`, `"1,234"`, `"1.2k"`, `"3M"`, `"$12.99"` -> a number; anything else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value if math.isfinite(value) else None
+    if not isinstance(value, str):
+        return None
+    text = value.strip().replace(",", "").replace("_", "").replace(" ", "").lstrip("$€£")
+    match = _HUMAN.match(text)
+    if not match:
+        return None
+    number = float(match.group(1)) * _SUFFIXES.get(match.group(2).lower(), 1)
+    return int(number) if number.is_integer() and abs(number) < 2**63 else number
+
+
+def parse_count(value: object) -> int | None:
+    number = parse_number(value)
+    if number is None:
+        return None
+    return int(number) if float(number).is_integer() else round(number)
+
+
+Converter = Callable[[Any], Any]
+
+
+@dataclass
+class Losses:
+    """Values that could not be read as their schema type and were set to null."""
+
+    count: int = 0
+
+
+def _boolean(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    return True if text in _TRUE else False if text in _FALSE else None
+
+
+def _string(value: object) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _day(value: object) -> str | None:
+    day = parse_day(value)
+    return day.isoformat() if day else None
+
+
+def _instant(value: object) -> str | None:
+    when: dt.datetime | None = parse_instant(value)
+    return to_iso(when) if when else None
+
+
+_SCALARS: dict[str, Converter] = {
+    "integer": parse_count,
+    "number": parse_number,
+    "boolean": _boolean,
+    "string": _string,
+}
+_FORMATS: dict[str, Converter] = {"date": _day, "date-time": _instant}
+
+
+def converter(schema: Mapping[str, Any], losses: Losses) -> Converter:
+    """A function that conforms one value to `schema` (null where it cannot)."""
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    kind = next((t for t in types if t != "null"), None)
+
+    if kind == "object":
+        fields = {
+            name: converter(sub, losses) for name, sub in schema.get("properties", {}).items()
+        }
+        keep_extra = schema.get("additionalProperties", not fields)
+
+        def as_object(value: Any) -> Any:
+            if not isinstance(value, dict):
+                return None
+            out = {k: fields[k](v) if k in fields else v for k, v in value.items()}
+            return out if keep_extra else {k: v for k, v in out.items() if k in fields}
+
+        return _counted(as_object, losses)
+    if kind == "array":
+        items = schema.get("items", {})
+        item = converter(items, losses)
+        item_types = items.get("type", "null")
+        nullable = "null" in ([item_types] if isinstance(item_types, str) else item_types)
+
+        def as_array(value: Any) -> Any:
+            if isinstance(value, str):  # "US,CA": the dashboard's list form
+                value = [part.strip() for part in value.split(",") if part.strip()]
+            if not isinstance(value, list):
+                return None
+            out = [item(v) for v in value]
+            # An unreadable item (counted) is dropped where the schema allows no null item.
+            return out if nullable else [v for v in out if v is not None]
+
+        return _counted(as_array, losses)
+    scalar = _FORMATS.get(schema.get("format", "")) or _SCALARS.get(kind or "")
+    if scalar is None:
+        return lambda value: value
+    exact = {"integer": int, "number": float, "boolean": bool, "string": str}.get(kind or "")
+    if exact is not None and "format" not in schema:
+        convert = scalar
+
+        def fast(value: Any) -> Any:
+            # Most values already have their type: skip the parser for them.
+            if type(value) is exact or (exact is float and type(value) is int):
+                return value
+            return convert(value)
+
+        return _counted(fast, losses)
+    return _counted(scalar, losses)
+
+
+def _counted(convert: Converter, losses: Losses) -> Converter:
+    def run(value: Any) -> Any:
+        if value is None:
+            return None
+        out = convert(value)
+        if out is None:
+            losses.count += 1
+        return out
+
+    return run
