@@ -13,9 +13,11 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +37,11 @@ class MeltanoError(AssertionError):
 
 
 class Meltano:
-    def __init__(self, workdir: Path) -> None:
+    """`project` is the repo's Meltano project unless a test works on a copy of it."""
+
+    def __init__(self, workdir: Path, project: Path = ROOT) -> None:
         self.workdir = workdir
+        self.project = project
         sys_dir = workdir / "sys"
         sys_dir.mkdir(parents=True)
         for name in PLUGIN_DIRS:
@@ -46,7 +51,7 @@ class Meltano:
             key: value for key, value in os.environ.items() if not key.startswith(_FOREIGN_PREFIXES)
         }
         self.base_env |= {
-            "MELTANO_PROJECT_ROOT": str(ROOT),
+            "MELTANO_PROJECT_ROOT": str(project),
             "MELTANO_SYS_DIR_ROOT": str(sys_dir),
             "MELTANO_ENVIRONMENT": ENVIRONMENT,
             "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -60,21 +65,27 @@ class Meltano:
         self, *args: str, env: Mapping[str, Any] | None = None, timeout: float = 300
     ) -> str:
         """Run `meltano ARGS`; returns stdout, raises with the log tail when it fails."""
+        result = self.attempt(*args, env=env, timeout=timeout)
+        if result.returncode:
+            raise MeltanoError(
+                f"meltano {' '.join(args)} exited {result.returncode}:\n{result.stderr[-6000:]}"
+            )
+        return result.stdout
+
+    def attempt(
+        self, *args: str, env: Mapping[str, Any] | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `meltano ARGS` whatever comes of it: for tests of what a failure looks like."""
         with locked(PLUGINS_LOCK, shared=args[0] != "install"):
-            result = subprocess.run(
+            return subprocess.run(
                 [str(MELTANO), *args],
-                cwd=ROOT,
+                cwd=self.project,
                 env=self.env(env),
                 capture_output=True,
                 text=True,
                 timeout=timeout,
                 check=False,
             )
-        if result.returncode:
-            raise MeltanoError(
-                f"meltano {' '.join(args)} exited {result.returncode}:\n{result.stderr[-6000:]}"
-            )
-        return result.stdout
 
     @contextlib.contextmanager
     def started(
@@ -86,7 +97,7 @@ class Meltano:
             (self.workdir / "background.log").open("a") as log,
         ):
             process = subprocess.Popen(
-                [str(MELTANO), *args], cwd=ROOT, env=self.env(env), stdout=log, stderr=log
+                [str(MELTANO), *args], cwd=self.project, env=self.env(env), stdout=log, stderr=log
             )
             try:
                 yield process
@@ -121,3 +132,21 @@ def locked(path: Path, *, shared: bool = False) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    level: str
+    source: str  # "meltano" or the plugin's name
+    message: str
+
+
+# Meltano's console format: `<timestamp> [<level padded>] <source> <message>`.
+_CONSOLE = re.compile(r"^\S+ \[(\w+)\s*\] (\S+)\s+(.*)$")
+
+
+def log_lines(output: str) -> list[LogLine]:
+    """Meltano's console log as a person reads it; continuation lines are left out."""
+    return [
+        LogLine(*match.groups()) for line in output.splitlines() if (match := _CONSOLE.match(line))
+    ]
