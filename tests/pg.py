@@ -69,15 +69,24 @@ def _free_port() -> int:
 
 
 class PgCluster:
-    """One cluster in its own temp dir; `stop()` is idempotent and always leaves nothing behind."""
+    """One cluster in its own dir; `stop()` is idempotent and always leaves nothing behind.
 
-    def __init__(self, bindir: Path, timezone: str = "UTC") -> None:
+    Tests give neither `directory` nor `port` (a temp dir, a free port); `make pg` gives both, so
+    a second `start()` finds the running server instead of starting another.
+    """
+
+    def __init__(
+        self, bindir: Path, timezone: str = "UTC", directory: Path | None = None, port: int = 0
+    ) -> None:
         self.bindir = bindir
         self.timezone = timezone
         self.owner = "postgres" if os.geteuid() == 0 else None
-        self.dir = Path(tempfile.mkdtemp(prefix="pgtest-"))
+        if directory:
+            directory.mkdir(parents=True, exist_ok=True)
+        self.dir = directory or Path(tempfile.mkdtemp(prefix="pgtest-"))
         self.data = self.dir / "data"
-        self.port = 0
+        self.fixed_port = port
+        self.port = port
         self.running = False
         if self.owner:
             entry = pwd.getpwnam(self.owner)
@@ -95,25 +104,19 @@ class PgCluster:
             tail = log.read_text()[-2000:] if log.exists() else ""
             raise RuntimeError(f"{what} failed:\n{result.stdout}{result.stderr}{tail}")
 
+    def address(self) -> PgAddress:
+        return PgAddress("127.0.0.1", self.port, "postgres", "", "postgres")
+
     def start(self, attempts: int = 3) -> PgAddress:
-        self._check(
-            self._pg(
-                "initdb",
-                "-D",
-                str(self.data),
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "-E",
-                "UTF8",
-                "--no-sync",
-                "--no-instructions",
-            ),
-            "initdb",
-        )
-        for _ in range(attempts):  # another process may grab the port between probe and bind
-            self.port = _free_port()
+        if self.data.is_dir():
+            if self._pg("pg_ctl", "-D", str(self.data), "status").returncode == 0:
+                self.running = True
+                return self.address()
+        else:
+            self._initdb()
+        for _ in range(1 if self.fixed_port else attempts):
+            # Another process may grab a probed port between probe and bind: probe again.
+            self.port = self.fixed_port or _free_port()
             options = (
                 f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
                 f"-c timezone={self.timezone} "
@@ -134,12 +137,30 @@ class PgCluster:
             )
             if result.returncode == 0:
                 self.running = True
-                return PgAddress("127.0.0.1", self.port, "postgres", "", "postgres")
+                return self.address()
         self._check(result, "pg_ctl start")
         raise AssertionError("unreachable")
 
+    def _initdb(self) -> None:
+        self._check(
+            self._pg(
+                "initdb",
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ),
+            "initdb",
+        )
+
     def stop(self) -> None:
-        if self.running:
+        if self.running or self.data.is_dir():  # `make pg-stop` stops a server it did not start
             self._pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
             self.running = False
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,48 @@
+"""`make pg` / `make pg-stop`: the throwaway PostgreSQL the Meltano `dev` environment loads into.
+
+One cluster in `.meltano/devpg/` on 127.0.0.1, trusting local connections (any password works;
+target-postgres insists on one). `meltano.yml` points `dev`'s target-postgres at its port.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests/pg.py runs the test clusters too: one way to start one
+
+from tests.pg import PgCluster, server_bindir  # noqa: E402
+
+DIRECTORY = ROOT / ".meltano" / "devpg"
+PORT = int(os.environ.get("DEV_PG_PORT", "55432"))  # the port meltano.yml's dev env names
+
+
+def main() -> None:
+    action = sys.argv[1] if len(sys.argv) > 1 else "start"
+    bindir = server_bindir()
+    if bindir is None:
+        raise SystemExit(
+            "make pg: PostgreSQL server binaries (initdb, pg_ctl) not found; install them "
+            "(Debian: apt-get install postgresql) or point target-postgres at your own server "
+            "(TARGET_POSTGRES_HOST, _PORT, _USER, _PASSWORD, _DATABASE)"
+        )
+    cluster = PgCluster(bindir, directory=DIRECTORY, port=PORT)
+    if action == "stop":
+        cluster.stop()
+        print(f"PostgreSQL on 127.0.0.1:{PORT} stopped; {DIRECTORY.relative_to(ROOT)} removed")
+        return
+    try:
+        address = cluster.start()
+    except RuntimeError as error:
+        first = str(error).splitlines()[0]
+        raise SystemExit(f"make pg: {first} (see {DIRECTORY}/server.log)") from None
+    print(
+        f"PostgreSQL on {address.host}:{address.port} (user postgres, database postgres, any "
+        f"password), data in {DIRECTORY.relative_to(ROOT)}; `make pg-stop` removes it"
+    )
+
+
+if __name__ == "__main__":
+    main()
