@@ -1,6 +1,10 @@
 -- Analyst models over the tables tap-pinterest-ads loads (PostgreSQL).
--- Plain views, created beside the tables: run with the load schema on the search path, e.g.
---   PGOPTIONS='-c search_path=pinterest' psql -v ON_ERROR_STOP=1 -f transform/models.sql
+-- Plain views, created beside the tables: run with the load schema on the search path, e.g. for
+-- the Meltano `dev` environment (`make pg`, schema pinterest_ads):
+--   PGOPTIONS='-c search_path=pinterest_ads' psql -h 127.0.0.1 -p 55432 -U postgres -d postgres \
+--     -v ON_ERROR_STOP=1 -f transform/models.sql
+-- The views over pinterest_ad_snapshots (opt-in stream) are created once that table exists; until
+-- then a NOTICE says they were skipped, and rerunning this file after a snapshot sync adds them.
 -- target-postgres stores date-time columns as naive timestamps holding UTC (meltano.yml pins
 -- the loader's session to UTC); `col AT TIME ZONE 'UTC'` reads one as a timestamptz.
 
@@ -29,33 +33,6 @@ FROM pinterest_ads
 WHERE page_id IS NOT NULL
 GROUP BY page_id;
 
--- Engagement growth per ad, from the snapshot history (needs two observed days or more).
-CREATE OR REPLACE VIEW ad_engagement_growth AS
-WITH bounds AS (
-    SELECT
-        id,
-        min(snapshot_date) AS first_day,
-        max(snapshot_date) AS last_day,
-        count(*) AS snapshots
-    FROM pinterest_ad_snapshots
-    GROUP BY id
-)
-SELECT
-    b.id,
-    b.first_day,
-    b.last_day,
-    b.snapshots,
-    f.saves AS first_saves,
-    l.saves AS last_saves,
-    l.saves - f.saves AS saves_growth,
-    l.repins - f.repins AS repins_growth,
-    round((l.saves - f.saves)::numeric / (b.last_day - b.first_day), 2) AS saves_per_day,
-    l.daysrunning AS days_running
-FROM bounds AS b
-JOIN pinterest_ad_snapshots AS f ON f.id = b.id AND f.snapshot_date = b.first_day
-JOIN pinterest_ad_snapshots AS l ON l.id = b.id AND l.snapshot_date = b.last_day
-WHERE b.last_day > b.first_day;
-
 -- How long ads run: the distribution analysts look at first.
 CREATE OR REPLACE VIEW days_running_distribution AS
 SELECT
@@ -72,19 +49,56 @@ FROM pinterest_ads
 WHERE daysrunning IS NOT NULL
 GROUP BY 1;
 
--- "Winning" ads: still running after 30 days and still gaining saves.
-CREATE OR REPLACE VIEW winning_ads AS
-SELECT
-    a.id,
-    a.search_name,
-    a.page_name,
-    a.pin_url,
-    g.days_running,
-    g.last_saves AS saves,
-    g.saves_growth,
-    g.saves_per_day,
-    a.adscore
-FROM ad_engagement_growth AS g
-JOIN pinterest_ads AS a ON a.id = g.id
-WHERE g.days_running >= 30 AND g.saves_growth > 0
-ORDER BY g.saves_per_day DESC, a.id;
+DO $models$
+BEGIN
+    IF to_regclass('pinterest_ad_snapshots') IS NULL THEN
+        RAISE NOTICE 'pinterest_ad_snapshots not loaded yet: ad_engagement_growth and winning_ads '
+            'skipped (select the stream, sync, and run this file again)';
+        RETURN;
+    END IF;
+
+    -- Engagement growth per ad, from the snapshot history (needs two observed days or more).
+    CREATE OR REPLACE VIEW ad_engagement_growth AS
+    WITH bounds AS (
+        SELECT
+            id,
+            min(snapshot_date) AS first_day,
+            max(snapshot_date) AS last_day,
+            count(*) AS snapshots
+        FROM pinterest_ad_snapshots
+        GROUP BY id
+    )
+    SELECT
+        b.id,
+        b.first_day,
+        b.last_day,
+        b.snapshots,
+        f.saves AS first_saves,
+        l.saves AS last_saves,
+        l.saves - f.saves AS saves_growth,
+        l.repins - f.repins AS repins_growth,
+        round((l.saves - f.saves)::numeric / (b.last_day - b.first_day), 2) AS saves_per_day,
+        l.daysrunning AS days_running
+    FROM bounds AS b
+    JOIN pinterest_ad_snapshots AS f ON f.id = b.id AND f.snapshot_date = b.first_day
+    JOIN pinterest_ad_snapshots AS l ON l.id = b.id AND l.snapshot_date = b.last_day
+    WHERE b.last_day > b.first_day;
+
+    -- "Winning" ads: still running after 30 days and still gaining saves.
+    CREATE OR REPLACE VIEW winning_ads AS
+    SELECT
+        a.id,
+        a.search_name,
+        a.page_name,
+        a.pin_url,
+        g.days_running,
+        g.last_saves AS saves,
+        g.saves_growth,
+        g.saves_per_day,
+        a.adscore
+    FROM ad_engagement_growth AS g
+    JOIN pinterest_ads AS a ON a.id = g.id
+    WHERE g.days_running >= 30 AND g.saves_growth > 0
+    ORDER BY g.saves_per_day DESC, a.id;
+END
+$models$;
