@@ -3,13 +3,19 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# pip stays quiet; each step says what it does first (the first install takes a few minutes).
+PIP    := $(BIN)/pip install --quiet --disable-pip-version-check --progress-bar off
 
-.PHONY: venv demo test lint bench sandbox clean
+.PHONY: venv demo test lint bench sandbox pg pg-stop pythons clean
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
-	touch $(STAMP)
+	@echo "venv: creating $(VENV) with $$($(PYTHON) --version)"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "venv: installing the tap, its sandbox and the dev tools (Meltano, pytest, ruff, mypy);" \
+		"a few minutes the first time"
+	@$(PIP) -e '.[dev]'
+	@touch $(STAMP)
+	@echo "venv: ready; the commands are in $(BIN)/ (tap-pinterest-ads, meltano, pytest, ...)"
 
 venv: $(STAMP)
 
@@ -30,9 +36,23 @@ lint: venv
 bench: venv
 	$(BIN)/python benchmarks/run.py --write benchmarks/README.md --slow
 
-## make sandbox: a local API to point the tap at (no key needed)
+## make sandbox: a local API to point the tap at (no key needed). Its rate limit is the one the
+## Meltano `dev` environment paces to (requests_per_minute: 6000), so back-to-back runs never
+## meet a 429; the tests check pacing against small limits.
 sandbox: venv
-	$(BIN)/tap-pinterest-ads-sandbox --port 8765 --seed 42
+	$(BIN)/tap-pinterest-ads-sandbox --port 8765 --seed 42 --rate-limit 6000
+
+## make pg: the throwaway PostgreSQL the `dev` environment loads into (127.0.0.1:55432)
+pg: venv
+	@$(BIN)/python scripts/devpg.py start
+
+pg-stop: venv
+	@$(BIN)/python scripts/devpg.py stop
+
+## make pythons: install the tap with each Python 3.10-3.13 found (pyenv), run --about and a sync
+pythons: venv
+	$(BIN)/python scripts/pythons.py
 
 clean:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python scripts/devpg.py stop; fi
 	rm -rf $(VENV) .meltano output demo.duckdb .pytest_cache .mypy_cache .ruff_cache
