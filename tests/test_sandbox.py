@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 import requests
 
-from tap_pinterest_ads.sandbox.control import SandboxProcess
+from tap_pinterest_ads.sandbox.control import CaptureServer, SandboxProcess
 from tap_pinterest_ads.sandbox.server import SandboxConfig, serve
 
 KEY = "wh_test_key_5f2a"
 API = "/api/v1/pinterest-ads"
+UTC = timezone.utc
 SEED = 7
 ADS = 400
 DEFAULTS = {
@@ -95,7 +97,7 @@ def datefound_epoch(value: object) -> int:
         return value
     if value is None or str(value).startswith("0000"):
         return -1
-    when = datetime.fromisoformat(str(value))
+    when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))  # 3.10 rejects "Z"
     return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
 
 
@@ -762,7 +764,7 @@ def test_request_log_says_how_the_key_came(sb: SandboxProcess) -> None:
 def test_hostile_rows(sb: SandboxProcess) -> None:
     before = truth(sb.url, {})
     old_newest = max(datefound_epoch(r["datefound"]) for r in walk(sb.url, {}))
-    now = int(datetime.fromisoformat(sb.state()["now"]).timestamp())
+    now = datefound_epoch(sb.state()["now"])
     order = ["compact", "compact_int", "null_id", "missing_id", "future", "undated"]
     added = {kind: sb.hostile(kind, 2) for kind in order}
     assert added["null_id"] == added["missing_id"] == [None, None]
@@ -816,3 +818,154 @@ def test_hostile_rejects_bad_requests(sb: SandboxProcess) -> None:
     assert full.status_code == 409 and "advance the clock" in full.json()["error"]
     sb.advance(hours=1)
     assert len(sb.hostile("future", 1)) == 1
+
+
+def test_redirect_fault_and_capture_server(sb: SandboxProcess) -> None:
+    params, headers = {"keyword": "lamp", "limit": "5"}, {"X-API-Key": KEY}
+    url = f"{sb.url}{API}"
+    with CaptureServer("127.0.0.2") as capture:
+        assert capture.url.startswith("http://127.0.0.2:")
+        sb.add_faults({"kind": "redirect", "to": capture.url + "/"})
+        moved = requests.get(url, params=params, headers=headers, allow_redirects=False, timeout=5)
+        assert moved.status_code == 302
+        assert moved.headers["Location"] == f"{capture.url}{API}?keyword=lamp&limit=5"
+        sb.add_faults({"kind": "redirect", "to": capture.url})
+        bare = requests.get(url, headers=headers, allow_redirects=False, timeout=5)
+        assert bare.headers["Location"] == f"{capture.url}{API}"
+        assert capture.requests() == []
+        # A client that follows it sends the foreign host what it sent us (requests keeps
+        # X-API-Key; it drops only Authorization): what the tap must not do.
+        sb.add_faults({"kind": "redirect", "to": capture.url})
+        followed = requests.get(url, params={**params, "api_key": KEY}, headers=headers, timeout=5)
+        assert followed.json() == {"data": [], "scroll": None}
+        bearer = {"Authorization": f"Bearer {KEY}"}
+        requests.post(f"{capture.url}/x", headers=bearer, json={"a": 1}, timeout=5)
+        requests.get(f"{capture.url}/plain", timeout=5)
+        seen = capture.requests()
+    assert [(r["method"], r["path"], r["key_header"], r["key_in_query"]) for r in seen] == [
+        ("GET", API, True, True),
+        ("POST", "/x", True, False),
+        ("GET", "/plain", False, False),
+    ]
+    assert seen[0]["query_names"] == ["api_key", "keyword", "limit"]
+    assert "x-api-key" in seen[0]["header_names"] and "authorization" in seen[1]["header_names"]
+    assert KEY not in json.dumps(seen)
+    log = sb.requests()
+    assert [(e["status"], e["fault"], e["credits_charged"]) for e in log] == [
+        (302, "redirect", 0)
+    ] * 3
+    assert used(sb.url) == 0
+
+
+def test_echo_key_fault(sb: SandboxProcess) -> None:
+    sent = " wh_echo_7f1c "  # exactly as received: a query parameter keeps its spaces
+    sb.add_faults({"kind": "echo_key"}, {"kind": "echo_key"})
+    for resp, key in (
+        (requests.get(f"{sb.url}{API}", params={"api_key": sent}, timeout=5), sent),
+        (get(sb.url, key=KEY), KEY),
+    ):
+        assert resp.status_code == 400
+        assert resp.json() == {
+            "success": False,
+            "error": f"Invalid API key '{key}' for this endpoint",
+        }
+    assert get(sb.url, key=KEY).status_code == 200
+    raw = requests.get(f"{sb.url}/_sandbox/requests", timeout=5).text
+    assert KEY not in raw and sent.strip() not in raw
+    assert [e["credits_charged"] for e in sb.requests()] == [0, 0, 1]
+
+
+def test_total_format_switch(sb: SandboxProcess) -> None:
+    assert get(sb.url).json()["total"] == ADS
+    sb.quirks(total_format="comma")
+    assert get(sb.url).json()["total"] == str(ADS)
+    with SandboxProcess(seed=SEED, ads=1234, quirks={"total_format": "comma"}) as big:
+        assert get(big.url).json()["total"] == "1,234"
+
+
+def test_count_format_switch(sb: SandboxProcess) -> None:
+    sb.advance(days=60)  # engagement grows: some counts pass 1000
+    params = {"sorting": "shares"}
+    numbers = walk(sb.url, params)
+    sb.quirks(count_format="human")
+    human = walk(sb.url, params)
+    assert ids_of(human) == ids_of(numbers)
+    forms = set()
+    for old, new in zip(numbers, human, strict=True):
+        for name in ("likes", "shares", "comments"):
+            n, text = old[name], new[name]
+            assert isinstance(text, str)
+            if n < 1000:
+                assert text == str(n)
+            elif text.endswith("k"):
+                forms.add("k")
+                assert 0 <= n - float(text[:-1]) * 1000 < (100 if n < 10_000 else 1000)
+                assert re.fullmatch(r"\d(\.\d)?k" if n < 10_000 else r"\d+k", text)
+            else:
+                forms.add(",")
+                assert text == f"{n:,}" and "," in text
+        assert {k: v for k, v in new.items() if k not in ("likes", "shares", "comments")} == {
+            k: v for k, v in old.items() if k not in ("likes", "shares", "comments")
+        }
+    assert forms == {"k", ","}
+    assert ids_of(walk(sb.url, {"minshares": 1000})) == truth(sb.url, {"minshares": 1000})
+
+
+def outcomes(base: str, count: int, params: dict[str, str] | None = None) -> list[object]:
+    """Status code, "timeout" or "drop" per request, as a client sees them."""
+    seen: list[object] = []
+    for _ in range(count):
+        try:
+            resp = requests.get(
+                f"{base}{API}",
+                params={"limit": "1", **(params or {})},
+                headers={"X-API-Key": KEY},
+                timeout=0.5,
+            )
+            resp.json()
+            seen.append(resp.status_code)
+        except requests.exceptions.Timeout:
+            seen.append("timeout")
+        except requests.exceptions.RequestException:
+            seen.append("drop")
+    return seen
+
+
+def test_random_faults_are_seeded_and_roughly_at_the_rate(sb: SandboxProcess) -> None:
+    def run(seed: int, count: int = 200) -> list[object]:
+        sb.reset()
+        sb.configure(fault_rate=0.2, fault_seed=seed)
+        return outcomes(sb.url, count)
+
+    first = run(11)
+    faults = [o for o in first if o != 200]
+    assert 25 <= len(faults) <= 55, len(faults)
+    assert set(faults) == {429, 500, 503, "timeout", "drop"}  # no scroll: no expire_scroll
+    assert run(11) == first
+    assert run(12, 60) != first[:60]
+    sb.reset()  # back to the startup rate and seed
+    current = requests.post(f"{sb.url}/_sandbox/config", json={}, timeout=5).json()
+    assert (current["fault_rate"], current["fault_seed"]) == (0, 0)
+    assert set(outcomes(sb.url, 20)) == {200}
+
+    sb.configure(fault_rate=1)
+    sb.add_faults({"kind": "echo_key"})
+    assert get(sb.url).json()["error"].startswith("Invalid API key")  # queued goes first
+
+
+def test_random_expire_scroll_only_on_scroll_requests(sb: SandboxProcess) -> None:
+    token = get(sb.url).json()["scroll"]
+    sb.configure(fault_rate=1, fault_seed=3)
+    statuses = outcomes(sb.url, 40, {"scroll": token})
+    assert 400 in statuses  # expire_scroll joins the draw
+    time.sleep(2.2)  # let the timed-out requests finish and log
+    kinds = {e["fault"] for e in sb.requests() if "scroll" in e["params"]}
+    assert "expire_scroll" in kinds and None not in kinds
+
+
+def test_fault_cli_flags_and_bounds() -> None:
+    with SandboxProcess(seed=SEED, ads=60, fault_rate=0.5, fault_seed=9) as proc:
+        current = requests.post(f"{proc.url}/_sandbox/config", json={}, timeout=5).json()
+        assert (current["fault_rate"], current["fault_seed"]) == (0.5, 9)
+        bad = requests.post(f"{proc.url}/_sandbox/config", json={"fault_rate": 1.5}, timeout=5)
+        assert bad.status_code == 400 and "fault_rate" in bad.json()["error"]
