@@ -1,13 +1,16 @@
 """`make pg` / `make pg-stop`: the throwaway PostgreSQL the Meltano `dev` environment loads into.
 
-One cluster in `.meltano/devpg/` on 127.0.0.1, trusting local connections (any password works;
-target-postgres insists on one). `meltano.yml` points `dev`'s target-postgres at its port.
+One cluster on 127.0.0.1, trusting local connections (any password works; target-postgres
+insists on one). `meltano.yml` points `dev`'s target-postgres at its port. Its data lives in the
+temp dir, not the checkout: as root the server runs as `postgres`, which cannot enter a clone
+under /root.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,8 +18,8 @@ sys.path.insert(0, str(ROOT))  # tests/pg.py runs the test clusters too: one way
 
 from tests.pg import PgCluster, server_bindir  # noqa: E402
 
-DIRECTORY = ROOT / ".meltano" / "devpg"
 PORT = int(os.environ.get("DEV_PG_PORT", "55432"))  # the port meltano.yml's dev env names
+DIRECTORY = Path(tempfile.gettempdir()) / f"tap-pinterest-ads-pg-{PORT}"
 
 
 def main() -> None:
@@ -31,16 +34,16 @@ def main() -> None:
     cluster = PgCluster(bindir, directory=DIRECTORY, port=PORT)
     if action == "stop":
         cluster.stop()
-        print(f"PostgreSQL on 127.0.0.1:{PORT} stopped; {DIRECTORY.relative_to(ROOT)} removed")
+        print(f"PostgreSQL on 127.0.0.1:{PORT} stopped; {DIRECTORY} removed")
         return
     try:
         address = cluster.start()
     except RuntimeError as error:
-        first = str(error).splitlines()[0]
-        raise SystemExit(f"make pg: {first} (see {DIRECTORY}/server.log)") from None
+        said = [line for line in str(error).splitlines() if line.strip()]
+        raise SystemExit(f"make pg: {' '.join(said[:3])} (log: {DIRECTORY}/server.log)") from None
     print(
         f"PostgreSQL on {address.host}:{address.port} (user postgres, database postgres, any "
-        f"password), data in {DIRECTORY.relative_to(ROOT)}; `make pg-stop` removes it"
+        f"password), data in {DIRECTORY}; `make pg-stop` removes it"
     )
 
 
