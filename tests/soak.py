@@ -470,8 +470,9 @@ def table(results: list[Result], wall: float) -> str:
 def describe(result: Result) -> str:
     flags = "BAD " if result.bad else ""
     return (
-        f"{flags}{result.trial.name}: {result.syncs} syncs, {result.runs} runs, {result.kills} kills, "
-        f"{result.faults} faults, {result.requests} requests, {result.seconds:.0f} s; "
+        f"{flags}{result.trial.name}: {result.syncs} syncs, {result.runs} runs, "
+        f"{result.kills} kills, {result.faults} faults, {result.requests} requests, "
+        f"{result.seconds:.0f} s; "
         f"{result.setup}" + "".join(f"\n    {note}" for note in result.notes)
     )
 
