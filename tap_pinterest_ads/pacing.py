@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 
 from pyrate_limiter import Duration, Limiter, Rate
+
+# It announces its default bucket at INFO on every run; only its warnings concern a user.
+logging.getLogger("pyrate_limiter").setLevel(logging.WARNING)
 
 # Slack past the window's edge: the API times requests on arrival, so without it network
 # jitter could land request N+1 inside the window the first N opened (seen: 38 ms to spare).
@@ -31,7 +35,7 @@ class Pacer:
 
 @dataclass
 class RequestBudget:
-    """Counts requests sent to one API in this run; `limit` None means no cap."""
+    """Counts requests one API answered in this run (what costs credits); None means no cap."""
 
     limit: int | None = None
     used: int = 0
@@ -53,3 +57,4 @@ class ApiResources:
     base_url: str
     pacer: Pacer
     budget: RequestBudget
+    label: str = "API"  # how messages name it: "Could not reach the ad-library API at ..."

@@ -43,7 +43,7 @@ class Search:
     filters: Mapping[str, str] = field(default_factory=dict)
 
 
-def _fail(setting: str, problem: str) -> ConfigValidationError:
+def invalid_setting(setting: str, problem: str) -> ConfigValidationError:
     message = f"Invalid setting `{setting}`: {problem}"
     return ConfigValidationError(message, errors=[message])
 
@@ -52,38 +52,40 @@ def _as_list_param(setting: str, value: Any) -> str:
     items = value if isinstance(value, list) else str(value).split(",")
     cleaned = [str(item).strip() for item in items if str(item).strip()]
     if not cleaned:
-        raise _fail(setting, "give `All` or at least one value")
+        raise invalid_setting(setting, "give `All` or at least one value")
     if any("," in item for item in cleaned):
-        raise _fail(setting, "list items must not contain commas")
+        raise invalid_setting(setting, "list items must not contain commas")
     return ",".join(cleaned)
 
 
 def _as_number(setting: str, value: Any) -> float:
     if isinstance(value, bool):
-        raise _fail(setting, f"expected a number, got {value!r}")
+        raise invalid_setting(setting, f"expected a number, got {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise _fail(setting, f"expected a number, got {value!r}") from None
+        raise invalid_setting(setting, f"expected a number, got {value!r}") from None
     if number < 0:
-        raise _fail(setting, "must be >= 0")
+        raise invalid_setting(setting, "must be >= 0")
     return number
 
 
 def parse_search(index: int, raw: Mapping[str, Any]) -> Search:
     where = f"searches[{index}]"
     if not isinstance(raw, Mapping):
-        raise _fail(where, "each search is an object with a `name` and filters")
+        raise invalid_setting(where, "each search is an object with a `name` and filters")
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
-        raise _fail(
+        raise invalid_setting(
             f"{where}.name",
             "required; 1-64 characters of letters, digits, `_`, `-`, `.`, starting with a "
             "letter or digit",
         )
     unknown = sorted(set(raw) - {"name", *FILTERS})
     if unknown:
-        raise _fail(f"{where}.{unknown[0]}", f"unknown filter; known filters: {', '.join(FILTERS)}")
+        raise invalid_setting(
+            f"{where}.{unknown[0]}", f"unknown filter; known filters: {', '.join(FILTERS)}"
+        )
 
     params: dict[str, str] = {}
     for key, value in raw.items():
@@ -94,7 +96,7 @@ def parse_search(index: int, raw: Mapping[str, Any]) -> Search:
             allowed = ENUM_FILTERS[key]
             match = next((a for a in allowed if a.lower() == str(value).lower()), None)
             if match is None:
-                raise _fail(setting, f"{value!r} is not one of {', '.join(allowed)}")
+                raise invalid_setting(setting, f"{value!r} is not one of {', '.join(allowed)}")
             params[key] = match
         elif key in LIST_FILTERS:
             params[key] = _as_list_param(setting, value)
@@ -104,21 +106,25 @@ def parse_search(index: int, raw: Mapping[str, Any]) -> Search:
         elif key in DATE_FILTERS:
             day = parse_day(value)
             if day is None:
-                raise _fail(setting, f"{value!r} is not a date (use YYYY-MM-DD)")
+                raise invalid_setting(setting, f"{value!r} is not a date (use YYYY-MM-DD)")
             params[key] = day.isoformat()
         else:
             text = str(value).strip()
             if not text:
-                raise _fail(setting, "must not be empty")
+                raise invalid_setting(setting, "must not be empty")
             params[key] = text
 
     for name_ in RANGE_FILTERS:
         low, high = params.get(f"min{name_}"), params.get(f"max{name_}")
         if low is not None and high is not None and float(low) > float(high):
-            raise _fail(f"{where}.min{name_}", f"min{name_} {low} is above max{name_} {high}")
+            raise invalid_setting(
+                f"{where}.min{name_}", f"min{name_} {low} is above max{name_} {high}"
+            )
     for start, end in DATE_RANGES:
         if start in params and end in params and params[start] > params[end]:
-            raise _fail(f"{where}.{start}", f"{start} {params[start]} is after {end} {params[end]}")
+            raise invalid_setting(
+                f"{where}.{start}", f"{start} {params[start]} is after {end} {params[end]}"
+            )
     return Search(name=name, filters=params)
 
 
@@ -130,7 +136,7 @@ def parse_searches(raw: Sequence[Mapping[str, Any]] | None) -> tuple[Search, ...
     seen: set[str] = set()
     for i, search in enumerate(searches):
         if search.name in seen:
-            raise _fail(
+            raise invalid_setting(
                 f"searches[{i}].name", f"{search.name!r} is used twice; names must be unique"
             )
         seen.add(search.name)
@@ -141,11 +147,13 @@ def check_api_url(setting: str, url: str) -> str:
     """Only https leaves the machine: a key sent over plain http is a key given away."""
     parsed = urlparse(url)
     if parsed.scheme not in {"http", "https"} or not parsed.hostname:
-        raise _fail(setting, f"{url!r} is not an http(s) URL")
+        raise invalid_setting(setting, f"{url!r} is not an http(s) URL")
     if parsed.scheme == "http" and not _is_loopback(parsed.hostname):
-        raise _fail(setting, "must use https (plain http is allowed only for a loopback host)")
+        raise invalid_setting(
+            setting, "must use https (plain http is allowed only for a loopback host)"
+        )
     if parsed.query or parsed.fragment:
-        raise _fail(setting, "must not carry a query string or fragment")
+        raise invalid_setting(setting, "must not carry a query string or fragment")
     return url.rstrip("/")
 
 

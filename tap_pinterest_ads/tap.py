@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-import sys
 from functools import cached_property
-from typing import Any
+from typing import IO, Any
 
+import click
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.exceptions import FatalAPIError
 
 from tap_pinterest_ads import redaction
 from tap_pinterest_ads.ad_library import PinterestAdSnapshotsStream, PinterestAdsStream
+from tap_pinterest_ads.cli import check_json_file, checked_json_input, one_line_failures
+from tap_pinterest_ads.config_checks import (
+    check_secrets,
+    check_start_date,
+    secret_values,
+    warn_unknown_settings,
+)
 from tap_pinterest_ads.pacing import ApiResources, Pacer, RequestBudget
 from tap_pinterest_ads.settings import DEFAULT_API_URL, FILTERS, check_api_url, parse_searches
 
+MAX_LOOKBACK_DAYS = 3650  # ten years: beyond, a date overflows long before it means anything
 _search_filter = th.CustomType({"type": ["string", "number", "array", "null"]})
 
 SETTINGS = th.PropertiesList(
@@ -52,9 +59,10 @@ SETTINGS = th.PropertiesList(
     ),
     th.Property(
         "lookback_days",
-        th.NumberType(minimum=0),
+        th.NumberType(minimum=0, maximum=MAX_LOOKBACK_DAYS),
         default=1,
-        description="How far behind the bookmark an incremental sync re-reads (inclusive).",
+        description="How far behind the bookmark an incremental sync re-reads (inclusive), "
+        f"0 to {MAX_LOOKBACK_DAYS} days.",
     ),
     th.Property(
         "page_size",
@@ -97,19 +105,20 @@ class TapPinterestAds(Tap):
     name = "tap-pinterest-ads"
     package_name = "tap-pinterest-ads"
     config_jsonschema = SETTINGS.to_dict()
+    # The streams are built from the config (searches, api_url): discovery validates it too, so
+    # a mistake fails there in one line rather than passing with a bare warning.
+    dynamic_catalog = True
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        redaction.install(self.secrets)
-
-    @property
-    def secrets(self) -> list[str]:
-        secret_settings = [
-            name
-            for name, spec in self.config_jsonschema["properties"].items()
-            if spec.get("secret")
-        ]
-        return [str(self.config[name]) for name in secret_settings if self.config.get(name)]
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        # The SDK's one step between merging the config (files, env) and checking it: mask the
+        # secrets before anything can print them, and refuse a malformed one before the schema
+        # check quotes it.
+        redaction.install(secret_values(self.config, self.config_jsonschema))
+        check_secrets(self.config, self.config_jsonschema)
+        errors = super()._validate_config(raise_errors=raise_errors)
+        check_start_date(self.config)
+        warn_unknown_settings(self.config, self.config_jsonschema, self.logger)
+        return errors
 
     @cached_property
     def ad_library(self) -> ApiResources:
@@ -117,6 +126,7 @@ class TapPinterestAds(Tap):
             base_url=check_api_url("api_url", str(self.config.get("api_url", DEFAULT_API_URL))),
             pacer=Pacer(int(self.config.get("requests_per_minute", 60))),
             budget=RequestBudget(limit=self.config.get("max_requests_per_run")),
+            label="ad-library API",
         )
 
     def discover_streams(self) -> list[Stream]:
@@ -126,14 +136,46 @@ class TapPinterestAds(Tap):
             for stream_class in (PinterestAdsStream, PinterestAdSnapshotsStream)
         ]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.input_catalog is not None and not any(s.selected for s in self.streams.values()):
+            self.logger.warning(
+                "The catalog selects no stream: nothing will be synced. Select one with "
+                '`"selected": true` in its top-level metadata (with Meltano: `meltano select '
+                'tap-pinterest-ads pinterest_ads "*"`).'
+            )
+
+    # Every way in through the command line ends a handled refusal in one line (cli.py). The
+    # callbacks run while click parses the arguments, outside the SDK's own error handling.
+
     @classmethod
-    def invoke(cls, *args: Any, **kwargs: Any) -> None:
-        # A refused key or plan is an answer, not a crash: say it plainly and exit non-zero.
-        try:
-            super().invoke(*args, **kwargs)
-        except FatalAPIError as error:
-            cls.logger.error("%s", error)
-            sys.exit(1)
+    def invoke(
+        cls, *, state: IO[str] | None = None, catalog: IO[str] | None = None, **kwargs: Any
+    ) -> None:
+        with one_line_failures(cls.logger):
+            super().invoke(
+                state=checked_json_input(state, "--state"),
+                catalog=checked_json_input(catalog, "--catalog"),
+                **kwargs,
+            )
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> Any:
+        with one_line_failures(cls.logger, ctx):
+            for path in value:
+                if path != "ENV":
+                    check_json_file(path, "--config")
+        return super().cb_config(ctx, param, value)
+
+    @classmethod
+    def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:
+        with one_line_failures(cls.logger, ctx):
+            super().cb_discover(ctx, param, value)
+
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        with one_line_failures(cls.logger, ctx):
+            super().cb_test(ctx, param, value)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,86 @@
+"""Checks of top-level settings the JSON schema cannot express, done before any request.
+
+Secret settings are checked before the SDK's schema validation, whose messages quote the
+offending value (`['wh_…'] is not of type 'string'`): ours name the setting, never the value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import unicodedata
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from tap_pinterest_ads.dates import parse_instant
+from tap_pinterest_ads.settings import invalid_setting
+
+_JSON_KINDS = {
+    bool: "true/false",
+    int: "a number",
+    float: "a number",
+    list: "a list",
+    dict: "an object",
+}
+
+
+def secret_settings(schema: Mapping[str, Any]) -> list[str]:
+    return [name for name, spec in schema["properties"].items() if spec.get("secret")]
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def secret_values(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    """Every string held by a secret setting, even one of the wrong type: all are masked."""
+    return [text for name in secret_settings(schema) for text in _strings(config.get(name))]
+
+
+def _has_blank_or_control(text: str) -> bool:
+    return any(char.isspace() or unicodedata.category(char).startswith("C") for char in text)
+
+
+def check_secrets(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    for name in secret_settings(schema):
+        value = config.get(name)
+        if value is None:
+            continue  # missing: the stream that needs it says so
+        if not isinstance(value, str):
+            kind = _JSON_KINDS.get(type(value), type(value).__name__)
+            raise invalid_setting(name, f"must be a string, got {kind} (value not shown: secret)")
+        if _has_blank_or_control(value):
+            raise invalid_setting(
+                name,
+                "contains whitespace or control characters (a newline copied from a file?); "
+                "give the key alone (value not shown: secret)",
+            )
+
+
+def check_start_date(config: Mapping[str, Any]) -> None:
+    value = config.get("start_date")
+    if value is not None and parse_instant(value) is None:
+        raise invalid_setting(
+            "start_date", f"{value!r} is not a date (use YYYY-MM-DD or an ISO 8601 instant)"
+        )
+
+
+def warn_unknown_settings(
+    config: Mapping[str, Any], schema: Mapping[str, Any], logger: logging.Logger
+) -> None:
+    """A misspelt setting is otherwise silently ignored: say so, with the likely intended one."""
+    known = list(schema["properties"])
+    for name in sorted(set(config) - set(known)):
+        guess = difflib.get_close_matches(name, known, n=1)
+        logger.warning(
+            "Unknown setting `%s` is ignored%s",
+            name,
+            f"; did you mean `{guess[0]}`?" if guess else f". Known settings: {', '.join(known)}",
+        )
