@@ -1,4 +1,4 @@
-"""The HTTP base every stream shares: pacing, retries with Retry-After, timeouts, error text.
+"""The HTTP base every stream shares: pacing, retries (retries.py), timeouts, error text.
 
 API families subclass `PinterestHTTPStream` and supply what differs: their `ApiResources` (base
 URL, pace, budget), the authenticator and how their error bodies read (`check_success_body`,
@@ -7,18 +7,33 @@ URL, pace, budget), the authenticator and how their error bodies read (`check_su
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
-import itertools
+import functools
+import logging
+import sys
+import time
 import weakref
 from collections.abc import Callable, Generator
+from functools import cached_property
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlparse
 
+import backoff
 import requests
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+from tap_pinterest_ads.cli import HANDLED
+from tap_pinterest_ads.retries import (
+    MAX_TRIES,
+    RETRIABLE,
+    ApiUnavailableError,
+    give_up_message,
+    schedule_for,
+    trouble,
+    wait_generator,
+)
+from tap_pinterest_ads.session import OriginBoundSession
 
 if TYPE_CHECKING:
     from backoff.types import Details
@@ -27,11 +42,6 @@ if TYPE_CHECKING:
     from tap_pinterest_ads.pacing import ApiResources
 
 TToken = TypeVar("TToken")
-
-MAX_TRIES = 6
-MAX_BACKOFF_SECONDS = 30.0
-# A Retry-After beyond this is more likely a misconfigured server than a wait worth making.
-MAX_RETRY_AFTER_SECONDS = 300.0
 
 _bodies: weakref.WeakKeyDictionary[requests.Response, Any] = weakref.WeakKeyDictionary()
 
@@ -46,46 +56,74 @@ def json_body(response: requests.Response) -> Any:
     return _bodies[response]
 
 
-def retry_after_seconds(response: requests.Response | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date), else None."""
-    if response is None or not (header := response.headers.get("Retry-After")):
-        return None
-    try:
-        seconds = float(header)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(header)
-        except (TypeError, ValueError):
-            return None
-        seconds = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
-
-
 class PinterestHTTPStream(RESTStream[TToken], Generic[TToken]):
     """Shared request machinery. One `ApiResources` per API: streams of an API share its pace."""
+
+    _LOG_REQUEST_METRICS = False  # a METRIC line per request is noise; the record counts stay
 
     def __init__(self, tap: Tap, *, resources: ApiResources, **kwargs: Any) -> None:
         super().__init__(tap, **kwargs)
         self.resources = resources
-        self.attempts = 0  # HTTP requests sent by this stream, retries included
+        self.attempts = 0  # requests the API answered (what can cost credits), retries included
+        self.tries = 0  # requests sent, answered or not
 
     @property
     def url_base(self) -> str:
         return self.resources.base_url
+
+    @cached_property
+    def requests_session(self) -> requests.Session:
+        session = OriginBoundSession(self.url_base, self.resources.label)
+        session.hooks["response"].append(self._count_answer)
+        return session
+
+    def _count_answer(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        # Called when the headers of an answer arrive (a body cut short still counts): an
+        # answer is what the API can charge for, so it is what `attempts` and the budget count.
+        # A refused connection or a timeout costs nothing.
+        self.attempts += 1
+        self.resources.budget.spend()
 
     @property
     def timeout(self) -> int:
         return int(self.config.get("request_timeout", 60))
 
     def request_decorator(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        # Pace and count inside the retry loop: every attempt is a request the API sees.
+        # The SDK's decorator, with the wait generator deciding when to give up (retries.py),
+        # backoff's own logging off (backoff_handler logs each retry once), and one line that
+        # says what to do once the tries run out instead of the last exception's chain.
         def paced(*args: Any, **kwargs: Any) -> Any:
-            self.resources.pacer.wait()
-            self.resources.budget.spend()
-            self.attempts += 1
+            self.resources.pacer.wait()  # inside the retry loop: every try is in the window
+            self.tries += 1
             return func(*args, **kwargs)
 
-        return super().request_decorator(paced)
+        retrying = backoff.on_exception(
+            self.backoff_wait_generator,
+            RETRIABLE,
+            max_tries=self.backoff_max_tries,
+            on_backoff=self.backoff_handler,
+            jitter=self.backoff_jitter,
+            logger=None,
+        )(paced)
+
+        @functools.wraps(func)
+        def explained(*args: Any, **kwargs: Any) -> Any:
+            started, tries_before = time.monotonic(), self.tries
+            try:
+                return retrying(*args, **kwargs)
+            except RETRIABLE as error:
+                raise ApiUnavailableError(
+                    give_up_message(
+                        error,
+                        api=self.resources.label,
+                        url=self.url_base,
+                        tries=self.tries - tries_before,
+                        seconds=time.monotonic() - started,
+                        timeout=self.timeout,
+                    )
+                ) from None
+
+        return explained
 
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
@@ -123,13 +161,7 @@ class PinterestHTTPStream(RESTStream[TToken], Generic[TToken]):
         return response.text[:300].strip()
 
     def backoff_wait_generator(self) -> Generator[float, Any, None]:
-        # Retry-After when the API gives one, else 1, 2, 4 ... capped: a generator per request.
-        exponential = (min(2.0**n, MAX_BACKOFF_SECONDS) for n in itertools.count())
-        exception = yield  # type: ignore[misc]
-        while True:
-            response = getattr(exception, "response", None)
-            waited = retry_after_seconds(response)
-            exception = yield waited if waited is not None else next(exponential)
+        return wait_generator()
 
     def backoff_max_tries(self) -> int:
         return MAX_TRIES
@@ -140,14 +172,20 @@ class PinterestHTTPStream(RESTStream[TToken], Generic[TToken]):
 
     def backoff_handler(self, details: Details) -> None:
         exception = details.get("exception")
-        response = getattr(exception, "response", None)
-        cause = f"HTTP {response.status_code}" if response is not None else type(exception).__name__
         self.logger.warning(
             "%s: %s on %s, retry %d of %d in %.1f s",
             self.name,
-            cause,
+            trouble(exception, self.timeout) if exception else "failure",
             self.path,
             details.get("tries", 0),
-            MAX_TRIES - 1,
+            len(schedule_for(exception)),
             details.get("wait") or 0.0,
         )
+
+    def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:
+        # sync() announces every exception leaving a stream as "An unhandled error occurred";
+        # a refusal the tap explains in one line (cli.HANDLED) is handled: drop that claim.
+        unhandled = level >= logging.ERROR and message.startswith("An unhandled error")
+        if unhandled and isinstance(sys.exc_info()[1], HANDLED):
+            return
+        super().log(message, *args, level=level, **kwargs)

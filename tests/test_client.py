@@ -1,14 +1,25 @@
-"""Pieces of the shared HTTP client that need no server."""
+"""Pieces of the shared HTTP client that need no server: Retry-After, the retry schedules."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email.utils
+import logging
 
+import backoff._sync
 import pytest
 import requests
+from singer_sdk.exceptions import RetriableAPIError
 
-from tap_pinterest_ads.client import MAX_RETRY_AFTER_SECONDS, retry_after_seconds
+from tap_pinterest_ads.retries import (
+    MAX_RETRY_AFTER_SECONDS,
+    RATE_LIMIT_WAITS,
+    ApiUnavailableError,
+    retry_after_seconds,
+    wait_generator,
+)
+from tap_pinterest_ads.tap import TapPinterestAds
 
 
 def response_with(retry_after: str | None) -> requests.Response:
@@ -35,3 +46,74 @@ def test_retry_after_http_date():
 @pytest.mark.parametrize("header", [None, "soon", ""])
 def test_no_usable_retry_after(header):
     assert retry_after_seconds(response_with(header)) is None
+
+
+def failure(status: int | None, retry_after: str | None = None) -> Exception:
+    if status is None:
+        return requests.exceptions.ConnectionError("[Errno 111] Connection refused")
+    response = response_with(retry_after)
+    response.status_code = status
+    return RetriableAPIError(f"{status}", response)
+
+
+def waits_for(error: Exception) -> list[float]:
+    generator = wait_generator()
+    next(generator)  # backoff primes it
+    waits = []
+    with contextlib.suppress(StopIteration):
+        while True:
+            waits.append(generator.send(error))
+    return waits
+
+
+def test_a_rate_limit_without_retry_after_is_retried_past_the_rolling_minute():
+    waits = waits_for(failure(429))
+    assert sum(waits) >= 90
+    assert waits == sorted(waits)
+
+
+@pytest.mark.parametrize("error", [failure(500), failure(503), failure(None)])
+def test_server_errors_and_lost_connections_keep_the_short_schedule(error):
+    assert waits_for(error) == [1.0, 2.0, 4.0, 8.0, 16.0]
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_wins_when_present(status):
+    assert waits_for(failure(status, "7")) == [7.0] * 5
+
+
+@pytest.fixture
+def stream():
+    tap = TapPinterestAds(config={"api_key": "wh_x_1234", "requests_per_minute": 100_000})
+    return tap.streams["pinterest_ads"]
+
+
+@pytest.mark.parametrize(
+    ("error", "total", "says"),
+    [
+        (failure(429), sum(RATE_LIMIT_WAITS), "kept answering HTTP 429"),
+        (failure(503), 31.0, "kept answering HTTP 503"),
+        (failure(None), 31.0, "Could not reach"),
+    ],
+)
+def test_the_request_decorator_gives_up_in_one_line_after_the_schedule(
+    stream, monkeypatch, caplog, error, total, says
+):
+    slept: list[float] = []
+    monkeypatch.setattr(backoff._sync.time, "sleep", slept.append)
+    tries = 0
+
+    def send() -> None:
+        nonlocal tries
+        tries += 1
+        raise error
+
+    with caplog.at_level(logging.INFO), pytest.raises(ApiUnavailableError) as failed:
+        stream.request_decorator(send)()
+    assert sum(slept) == total
+    assert tries == len(slept) + 1
+    assert says in str(failed.value)
+    assert "`api_url`" in str(failed.value)
+    retries = [r for r in caplog.records if "retry" in r.getMessage()]
+    assert len(retries) == len(slept), "each retry is logged once"
+    assert "Backing off" not in caplog.text

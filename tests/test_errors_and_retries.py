@@ -145,3 +145,42 @@ def test_the_key_never_leaks(sandbox, config, tmp_path):
             assert bad_key not in text
     assert API_KEY not in str(ok.final_state)
     assert API_KEY not in str(sandbox.requests())
+
+
+def one_error_line(stderr: str) -> str:
+    assert "Traceback" not in stderr
+    assert "unhandled error" not in stderr
+    assert "Backing off" not in stderr, "each retry is logged once, by the tap"
+    (line,) = [line for line in stderr.splitlines() if "| ERROR" in line]
+    return line
+
+
+def test_an_unreachable_api_ends_in_one_line_naming_api_url(config, tmp_path):
+    closed = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    run = run_tap(tmp_path, {**config, "api_url": closed})
+    assert run.returncode != 0
+    line = one_error_line(run.stderr)
+    assert f"Could not reach the ad-library API at {closed} (`api_url`)" in line
+    assert "connection refused after 6 tries" in line
+    assert "Check `api_url`" in line
+    assert run.stderr.count("retry ") == 5
+
+
+def test_persistent_server_errors_end_in_one_line_saying_rerun_later(sandbox, config, tmp_path):
+    sandbox.add_faults(*[{"kind": "503"} for _ in range(6)])
+    run = run_tap(tmp_path, config)
+    assert run.returncode != 0
+    line = one_error_line(run.stderr)
+    assert f"The ad-library API at {config['api_url']} (`api_url`)" in line
+    assert "kept answering HTTP 503" in line
+    assert "Rerun later" in line
+    assert len(api_requests(sandbox.requests())) == 6
+
+
+def test_the_budget_counts_only_requests_the_api_answered(sandbox, config, tmp_path):
+    # The first try times out (no answer); the budget of 2 still buys two pages.
+    sandbox.add_faults({"kind": "timeout", "seconds": 3})
+    run = run_tap(tmp_path, {**config, "request_timeout": 1, "max_requests_per_run": 2})
+    assert run.returncode == 0, run.stderr
+    assert len(run.records()) == 2 * 50
+    assert "requests=2" in run.stderr

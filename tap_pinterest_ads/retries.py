@@ -1,0 +1,111 @@
+"""How long to keep trying, by kind of trouble, and what to say when the tries run out.
+
+A rate limit is a rolling minute: retries must outlast it, so a 429 without Retry-After waits
+5+10+20+30+30 = 95 s in all. Server errors, timeouts and dropped connections are more often
+over quickly or not at all: 1+2+4+8+16 = 31 s. A Retry-After header always wins (capped).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+from collections.abc import Generator
+from http import HTTPStatus
+from typing import Any
+
+import requests
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+RATE_LIMIT_WAITS = (5.0, 10.0, 20.0, 30.0, 30.0)
+SERVER_ERROR_WAITS = (1.0, 2.0, 4.0, 8.0, 16.0)
+MAX_TRIES = 1 + max(len(RATE_LIMIT_WAITS), len(SERVER_ERROR_WAITS))
+# A Retry-After beyond this is more likely a misconfigured server than a wait worth making.
+MAX_RETRY_AFTER_SECONDS = 300.0
+
+# What the SDK's request_decorator retries.
+RETRIABLE: tuple[type[Exception], ...] = (
+    ConnectionResetError,
+    RetriableAPIError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+class ApiUnavailableError(FatalAPIError):
+    """Retries ran out: the API could not be reached or kept failing; the message says why."""
+
+
+def retry_after_seconds(response: requests.Response | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), else None."""
+    if response is None or not (header := response.headers.get("Retry-After")):
+        return None
+    try:
+        seconds = float(header)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return None
+        seconds = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def _response(exception: BaseException | None) -> requests.Response | None:
+    response = getattr(exception, "response", None)
+    return response if isinstance(response, requests.Response) else None
+
+
+def schedule_for(exception: BaseException | None) -> tuple[float, ...]:
+    response = _response(exception)
+    if response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
+        return RATE_LIMIT_WAITS
+    return SERVER_ERROR_WAITS
+
+
+def wait_generator() -> Generator[float, Any, None]:
+    """backoff's wait generator: retry n waits the n-th step of the schedule of the trouble
+    just seen, or what Retry-After says; it ends (backoff gives up) when that schedule does."""
+    exception = yield 0.0  # backoff primes the generator and discards this
+    retry = 0
+    while retry < len(waits := schedule_for(exception)):
+        told = retry_after_seconds(_response(exception))
+        exception = yield waits[retry] if told is None else told
+        retry += 1
+
+
+def trouble(exception: BaseException, timeout: float) -> str:
+    """What went wrong, in words, for the retry log and the give-up line."""
+    response = _response(exception)
+    if response is not None:
+        reason = response.reason or HTTPStatus(response.status_code).phrase
+        return f"HTTP {response.status_code} {reason}"
+    if isinstance(exception, requests.exceptions.Timeout):
+        return f"no answer within {timeout:g} s (`request_timeout`)"
+    if isinstance(exception, requests.exceptions.ConnectionError):
+        return "connection refused" if "refused" in str(exception).lower() else "no connection"
+    return "connection dropped mid-answer"
+
+
+def give_up_message(
+    exception: BaseException, *, api: str, url: str, tries: int, seconds: float, timeout: float
+) -> str:
+    """One line: which API, which setting, what happened, what to do."""
+    what = trouble(exception, timeout)
+    spent = f"after {tries} tries over {seconds:.0f} s"
+    response = _response(exception)
+    if response is None:
+        return (
+            f"Could not reach the {api} at {url} (`api_url`): {what} {spent}. "
+            "Check `api_url` and your network, then rerun."
+        )
+    if response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
+        return (
+            f"The {api} at {url} (`api_url`) kept answering {what} {spent}: another client may "
+            "share this key's rate limit. Lower `requests_per_minute` or rerun later."
+        )
+    return (
+        f"The {api} at {url} (`api_url`) kept answering {what} {spent}: the service is in "
+        "trouble, not your settings. Rerun later."
+    )
