@@ -96,7 +96,10 @@ class PgCluster:
         command = [str(self.bindir / tool), *args]
         if self.owner:
             command = ["runuser", "-u", self.owner, "--", *command]
-        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+        # cwd: the server user may not be allowed into the caller's directory (a clone in /root).
+        return subprocess.run(
+            command, cwd=self.dir, capture_output=True, text=True, check=False, timeout=120
+        )
 
     def _check(self, result: subprocess.CompletedProcess[str], what: str) -> None:
         if result.returncode:
