@@ -969,3 +969,12 @@ def test_fault_cli_flags_and_bounds() -> None:
         assert (current["fault_rate"], current["fault_seed"]) == (0.5, 9)
         bad = requests.post(f"{proc.url}/_sandbox/config", json={"fault_rate": 1.5}, timeout=5)
         assert bad.status_code == 400 and "fault_rate" in bad.json()["error"]
+
+
+def test_pass_fault_places_a_fault_later_in_a_walk(sb: SandboxProcess) -> None:
+    sb.add_faults({"kind": "pass"}, {"kind": "pass"}, {"kind": "expire_scroll"})
+    first = get(sb.url, {"limit": 5}).json()
+    second = get(sb.url, {"scroll": first["scroll"]}).json()
+    assert len(second["data"]) == 5
+    assert get(sb.url, {"scroll": second["scroll"]}).json()["error"] == INVALID
+    assert [e["fault"] for e in sb.requests()] == ["pass", "pass", "expire_scroll"]

@@ -32,7 +32,8 @@ Control routes (no auth, no credits, no rate limit):
                                     (+"to": an http(s) origin; 302 with ``Location: <to><path>
                                     ?<query as received>``, no charge), "echo_key" (400
                                     ``Invalid API key '<key exactly as received>' for this
-                                    endpoint``, no charge: an API that echoes what it got)
+                                    endpoint``, no charge: an API that echoes what it got),
+                                    "pass" (a normal answer: puts the next fault later)
     POST   /_sandbox/config         change rate_limit_per_minute, latency_ms, scroll_ttl_seconds,
                                     monthly_credits, fault_rate (0..1) or fault_seed; returns
                                     them all. With fault_rate > 0 each admitted API request

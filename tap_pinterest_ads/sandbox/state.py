@@ -16,8 +16,9 @@ from typing import Any
 from . import hostile, query, quirks
 from .data import DEFAULT_START, UTC, AdUniverse
 
-FAULT_KINDS = ("429", "500", "503", "timeout", "drop", "expire_scroll", "redirect", "echo_key")
 RANDOM_FAULTS = ("429", "500", "503", "timeout", "drop")  # plus expire_scroll on a scroll request
+# "pass" is no fault: it places the next ones further down a walk.
+FAULT_KINDS = (*RANDOM_FAULTS, "expire_scroll", "redirect", "echo_key", "pass")
 RANDOM_TIMEOUT_SECONDS = 2.0
 TUNABLE: dict[str, type[int] | type[float]] = {
     "rate_limit_per_minute": int,
@@ -108,7 +109,7 @@ class Sandbox:
         self.startup = replace(config, quirks={**quirks.DEFAULTS, **quirks.validate(config.quirks)})
         self.config = replace(self.startup)  # /_sandbox/config edits this copy, not the caller's
         self.quirks = dict(self.startup.quirks)
-        self.dice = random.Random(config.fault_seed)
+        self.reseed()
         self.slots: hostile.Slots | None = None
         self.lock = threading.Lock()
         self.universe = AdUniverse(config.seed, config.ads, config.start)
@@ -163,7 +164,7 @@ class Sandbox:
         return dict(self.quirks)
 
     def add_hostile(self, kind: str, count: int) -> list[str | None]:
-        """`count` new ads with one defect each, found just before the clock (newest first)."""
+        """`count` new ads with one defect each, found just before the clock (newest last)."""
         now = int(self.universe.now.timestamp())
         if self.slots is None or self.slots.now != now:
             self.slots = hostile.Slots.at(now, self.universe.newest_found())
