@@ -9,6 +9,7 @@ import logging
 import pytest
 
 from tap_pinterest_ads.redaction import MASK, SecretRedactor
+from tap_pinterest_ads.sandbox.control import CaptureServer
 from tests.conftest import API_KEY
 from tests.tapio import TapRun, api_requests, run_tap
 
@@ -80,3 +81,35 @@ def test_every_spelling_of_a_secret_is_masked(secret, spell):
     assert SECRET[3:] not in text
     assert "before " in text and " after" in text
     assert text.count(MASK) >= 2  # the message and the exception line
+
+
+def test_a_key_the_api_echoes_is_masked_and_the_message_kept(sandbox, config, tmp_path):
+    sandbox.add_faults({"kind": "echo_key"})
+    run = run_tap(tmp_path, config)
+    assert run.returncode != 0
+    assert_no_key(run)
+    assert f"Invalid API key '{MASK}' for this endpoint" in run.stderr
+
+
+def test_a_redirect_to_another_origin_gets_no_request_and_a_clear_error(sandbox, config, tmp_path):
+    with CaptureServer() as foreign:
+        sandbox.add_faults({"kind": "redirect", "to": foreign.url})
+        run = run_tap(tmp_path, config)
+        assert foreign.requests() == [], "nothing, key or not, is sent to another origin"
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr
+    (line,) = [line for line in run.stderr.splitlines() if "| ERROR" in line]
+    assert f"redirect to {foreign.url}" in line
+    assert "`api_url`" in line
+    assert_no_key(run)
+
+
+def test_a_redirect_within_the_origin_is_followed_with_the_key(sandbox, config, tmp_path):
+    sandbox.add_faults({"kind": "redirect", "to": sandbox.url})
+    run = run_tap(tmp_path, config)
+    assert run.returncode == 0, run.stderr
+    assert {r["id"] for r in run.records()} == set(sandbox.truth())
+    first, again = api_requests(sandbox.requests())[:2]
+    assert first["status"] == 302
+    assert again["params"] == first["params"]
+    assert again["auth_via"] == "x-api-key"
