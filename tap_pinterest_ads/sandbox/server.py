@@ -46,11 +46,13 @@ Control routes (no auth, no credits, no rate limit):
     POST   /_sandbox/hostile        {"kind": K, "count": n} (1..60): n new ads with one defect
                                     each, found at distinct instants after every ad found so far
                                     and within the hour before the clock (about a minute apart;
-                                    409 when the room before this clock is used up), newest
-                                    last; returns {"added": [id, or null for an id-less row]}.
+                                    at least 60 fit per clock unless an ad was found in its last
+                                    minute, else 409: advance the clock an hour), newest last;
+                                    returns {"added": [id, or null for an id-less row]}.
                                     Deterministic from the seed and the call order. They are
                                     sorted and filtered by their true datefound, so they are the
-                                    newest rows. K: "future" (datefound "2099-01-01 00:00:00",
+                                    newest rows, and their engagement grows like any ad's.
+                                    K: "future" (datefound "2099-01-01 00:00:00",
                                     and the server sorts by it too), "compact" (served as the
                                     string "YYYYMMDD" of its day), "compact_int" (the integer
                                     YYYYMMDD), "null_id" ("id": null), "missing_id" (no "id"
