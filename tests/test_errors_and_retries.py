@@ -184,3 +184,17 @@ def test_the_budget_counts_only_requests_the_api_answered(sandbox, config, tmp_p
     assert run.returncode == 0, run.stderr
     assert len(run.records()) == 2 * 50
     assert "requests=2" in run.stderr
+
+
+def test_a_rate_limit_without_retry_after_waits_longer_than_a_server_error(
+    sandbox, config, tmp_path
+):
+    sandbox.quirks(retry_after_header=False)
+    sandbox.add_faults({"kind": "429"})
+    run = run_tap(tmp_path, config)
+    assert run.returncode == 0, run.stderr
+    assert {r["id"] for r in run.records()} == set(sandbox.truth())
+    refused, retried = api_requests(sandbox.requests())[:2]
+    assert refused["status"] == 429
+    gap = dt.datetime.fromisoformat(retried["at"]) - dt.datetime.fromisoformat(refused["at"])
+    assert gap.total_seconds() >= 4.9, "a rate limit's first wait is 5 s (a server error's: 1 s)"
