@@ -56,3 +56,16 @@ pythons: venv
 clean:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python scripts/devpg.py stop; fi
 	rm -rf $(VENV) .meltano output demo.duckdb .pytest_cache .mypy_cache .ruff_cache
+
+## make soak: seeded kill/resume, fault and quirk trials against the sandbox's truth (~15 min; not CI)
+SOAK_ARGS ?= --trials 100 --fault-trials 20 --seed 1
+soak: venv
+	$(BIN)/python -m tests.soak $(SOAK_ARGS)
+
+## make mutate: which bugs in tap_pinterest_ads/ the fast suite catches (MUTATE_ARGS="--all": hours)
+MUTATE_ARGS ?= --sample 40 --seed 1
+mutate: venv
+	$(BIN)/pip install --quiet --disable-pip-version-check -r tests/mutation/requirements.txt
+	$(BIN)/python -m tests.mutation.probe $(MUTATE_ARGS)
+
+.PHONY: soak mutate

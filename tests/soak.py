@@ -493,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--trials", type=int, default=100, help="kill/resume trials")
     parser.add_argument("--fault-trials", type=int, default=20)
-    parser.add_argument("--quirk-trials", type=int, default=10)
+    parser.add_argument("--quirk-trials", type=int, default=2 * len(QUIRK_SETS))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--ads", type=int, default=300, help="initial universe of each sandbox")
     parser.add_argument("--fault-rate", type=float, default=0.2)
