@@ -227,8 +227,8 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
         pages = self.tail_pages()
         if not pages or walk.stop_reason not in {REACHED_BOOKMARK, REACHED_KNOWN}:
             return None
-        if not walk.dated or self.resources.budget.exhausted:
-            return None  # no dates at all: the newest-ids stop already covers every row
+        if self.resources.budget.exhausted:
+            return None
         tail = TailRead(
             sort_value=lambda row: parse_instant(row.get(self.sort_field)),
             pages_allowed=pages,
