@@ -3,7 +3,8 @@
 For each `Programming Language :: Python :: 3.X` classifier, with the newest 3.X under
 ~/.pyenv/versions (or `python3.X` on PATH): a throwaway venv, `pip install .` (the lean tap),
 `tap-pinterest-ads --about`, a short sync against the sandbox (run by this venv's Python), then
-`pip install '.[sandbox]'` and the same sync against a sandbox run by that Python. Exit 1 if any
+`pip install '.[sandbox]'` and the same sync against a sandbox run by that Python, then the same
+with the lowest versions pyproject.toml allows (uv's `--resolution lowest-direct`). Exit 1 if any
 claimed version fails or is missing, or if `requires-python` does not start at the oldest one.
 `scripts/pythons.py 3.10 3.13` checks only those.
 """
@@ -27,6 +28,7 @@ from tap_pinterest_ads.sandbox.control import SandboxProcess
 ROOT = Path(__file__).resolve().parents[1]
 PYENV = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
 ADS = 120  # three pages of 50: enough to walk the scroll cursor
+UV = Path(sys.executable).with_name("uv")  # Meltano's dependency, in .venv
 
 
 def claimed_versions() -> tuple[list[str], str]:
@@ -89,6 +91,9 @@ def check(version: str, python: Path, workdir: Path) -> list[str]:
     venv = workdir / "venv"
     bin_ = venv / "bin"
     pip = [bin_ / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    floor = workdir / "lowest"
+    uv_pip = [UV, "pip", "install", "-q", "--python", floor / "bin" / "python"]
+    uv_pip += ["--resolution", "lowest-direct"]
     steps: list[tuple[str, Callable[[], str | None]]] = [
         ("venv", lambda: run(python, "-m", "venv", venv)),
         ("pip install .", lambda: run(*pip, ROOT)),
@@ -96,13 +101,17 @@ def check(version: str, python: Path, workdir: Path) -> list[str]:
         ("sync", lambda: sync(venv, sys.executable, workdir)),
         ("pip install .[sandbox]", lambda: run(*pip, f"{ROOT}[sandbox]")),
         ("sync, sandbox on this Python", lambda: sync(venv, bin_ / "python", workdir)),
+        # The lower bounds too: the oldest version every direct dependency allows.
+        ("uv venv (lowest versions)", lambda: run(UV, "venv", "-q", "-p", python, floor)),
+        ("uv pip install --resolution lowest-direct", lambda: run(*uv_pip, f"{ROOT}[sandbox]")),
+        ("sync, lowest versions", lambda: sync(floor, floor / "bin" / "python", workdir)),
     ]
     failed: list[str] = []
     for name, step in steps:
         started = time.monotonic()
         problem = step()
         took = time.monotonic() - started
-        print(f"  {version}  {name:<30} {'FAIL: ' + problem if problem else 'ok'}  ({took:.0f} s)")
+        print(f"  {version}  {name:<42} {'FAIL: ' + problem if problem else 'ok'}  ({took:.0f} s)")
         sys.stdout.flush()
         if problem:
             failed.append(name)

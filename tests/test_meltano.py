@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -217,3 +218,14 @@ def test_config_test_without_a_key_names_the_setting(installed: Any) -> None:
     detail = lines[header + 1]  # Meltano shows the tap's last line here
     # Meltano 4.4.1 prints the tap's last line raw: with structured-logging a JSON log record.
     assert "Invalid setting `api_key`" in detail, detail
+
+
+def test_dev_paces_at_the_rate_make_sandbox_enforces() -> None:
+    """Back-to-back dev runs against `make sandbox` must never meet a 429."""
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    (dev,) = (env for env in project["environments"] if env["name"] == "dev")
+    (tap,) = (p for p in dev["config"]["plugins"]["extractors"] if p["name"] == EXTRACTOR)
+    makefile = (ROOT / "Makefile").read_text()
+    (recipe,) = re.findall(r"^sandbox:.*\n\t(.+)$", makefile, re.M)
+    assert f"--rate-limit {tap['config']['requests_per_minute']}" in recipe
+    assert tap["config"]["api_url"].endswith(":" + recipe.split("--port ")[1].split()[0])
