@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import sys
 from collections.abc import Iterable
 from functools import cached_property
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
+from singer_sdk import Stream
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
@@ -391,8 +393,25 @@ class PinterestAdsStream(AdLibraryStream):
     sort_field = "datefound"
     resumable = True
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.matches: list[tuple[str, str | None]] = []  # (id, datefound) of the current page
+
     def tail_pages(self) -> int:
         return int(self.config.get("undated_tail_pages", 1))
+
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
+        self.matches = []
+        records = list(super().parse_response(response))
+        self.matches = [(record["id"], record["datefound"]) for record in records]
+        yield from records
+
+    def generate_child_contexts(
+        self, record: dict[str, Any], context: Context | None
+    ) -> Iterable[Context | None]:
+        # One child sync per page, after its last record: search_matches reads `self.matches`.
+        if self.matches and record["id"] == self.matches[-1][0]:
+            yield {"search_name": self._search_name(context)}
 
     def shape(self, row: dict[str, Any], instant: dt.datetime | None) -> dict[str, Any]:
         record = super().shape(row, instant)
@@ -435,3 +454,33 @@ class PinterestAdSnapshotsStream(AdLibraryStream):
         record["saves"] = record.get("likes", record.get("save_count"))
         record["repins"] = record.get("shares", record.get("repin_count"))
         return record
+
+
+class PinterestAdSearchMatchesStream(Stream):
+    """Which searches matched an ad, from the pages pinterest_ads already read: no credits.
+
+    pinterest_ads keeps one row per ad, and a later search overwrites `search_name`; this
+    stream keeps every (search, ad) pair, written page by page before the page's checkpoint.
+    """
+
+    name = "pinterest_ad_search_matches"
+    parent_stream_type = PinterestAdsStream
+    primary_keys = ("search_name", "id")
+    state_partitioning_keys: list[str] = []  # no bookmark: written a page at a time
+
+    def __init__(self, tap: Tap, *, source: PinterestAdsStream) -> None:
+        super().__init__(tap, schema=load_schema(self.name))
+        self.source = source
+        self.run_started = to_iso(dt.datetime.now(UTC))
+        # One child sync per page would otherwise log its start every page.
+        self.logger.setLevel(logging.WARNING)
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        assert context is not None
+        for ad_id, found in self.source.matches:
+            yield {
+                "search_name": context["search_name"],
+                "id": ad_id,
+                "datefound": found,
+                "last_matched_at": self.run_started,
+            }

@@ -11,7 +11,11 @@ from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 
 from tap_pinterest_ads import redaction
-from tap_pinterest_ads.ad_library import PinterestAdSnapshotsStream, PinterestAdsStream
+from tap_pinterest_ads.ad_library import (
+    PinterestAdSearchMatchesStream,
+    PinterestAdSnapshotsStream,
+    PinterestAdsStream,
+)
 from tap_pinterest_ads.cli import check_json_file, checked_json_input, one_line_failures
 from tap_pinterest_ads.config_checks import (
     check_secrets,
@@ -89,6 +93,14 @@ SETTINGS = th.PropertiesList(
         "per run, most recently seen ads first: its whole credit cost.",
     ),
     th.Property(
+        "undated_tail_pages",
+        th.IntegerType(minimum=0, maximum=20),
+        default=1,
+        description="After an incremental walk, read this many pages of each search's oldest "
+        "end, where ads without a parseable datefound sort, so new ones are not missed: this "
+        "many credits per search per run; 0 turns it off.",
+    ),
+    th.Property(
         "request_timeout",
         th.IntegerType(minimum=1),
         default=60,
@@ -131,9 +143,11 @@ class TapPinterestAds(Tap):
 
     def discover_streams(self) -> list[Stream]:
         searches = parse_searches(self.config.get("searches"))
+        ads = PinterestAdsStream(self, resources=self.ad_library, searches=searches)
         return [
-            stream_class(self, resources=self.ad_library, searches=searches)
-            for stream_class in (PinterestAdsStream, PinterestAdSnapshotsStream)
+            ads,
+            PinterestAdSearchMatchesStream(self, source=ads),
+            PinterestAdSnapshotsStream(self, resources=self.ad_library, searches=searches),
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

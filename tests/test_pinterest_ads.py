@@ -248,3 +248,28 @@ def test_schema_lists_every_field_the_sandbox_serves(sandbox, config, tmp_path):
     served = {key for r in run.records() for key in r}
     schema = next(m for m in run.messages if m["type"] == "SCHEMA")["schema"]
     assert served <= set(schema["properties"])
+
+
+def test_search_matches_keep_every_search_that_found_an_ad_without_extra_requests(
+    sandbox, config, tmp_path
+):
+    searches = SEARCHES[:3]
+    run = run_tap(tmp_path, {**config, "searches": searches})
+    assert run.returncode == 0, run.stderr
+    matches = run.records("pinterest_ad_search_matches")
+    pairs = {(m["search_name"], m["id"]) for m in matches}
+    assert len(pairs) == len(matches), "one row per (search, ad)"
+    for search in searches:
+        assert {i for s, i in pairs if s == search["name"]} == truth_for(sandbox, search)
+    # pinterest_ads keeps one row per ad; the pairs keep every search that found it.
+    shared = truth_for(sandbox, SEARCHES[0]) & truth_for(sandbox, SEARCHES[1])
+    assert shared and all((s["name"], ad) in pairs for ad in shared for s in SEARCHES[:2])
+    found = {r["id"]: r["datefound"] for r in run.records()}
+    assert all(m["datefound"] == found[m["id"]] for m in matches)
+    assert len(api_requests(sandbox.requests())) == sum(
+        -(-len(truth_for(sandbox, s)) // PAGE) for s in searches
+    )
+    # Written page by page, before the checkpoint that covers the page.
+    order = [m["type"] + m.get("stream", "") for m in run.messages]
+    first_state = order.index("STATE")
+    assert "RECORDpinterest_ad_search_matches" in order[:first_state]
