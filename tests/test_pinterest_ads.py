@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import signal
 import subprocess
 from typing import Any
@@ -138,9 +139,7 @@ def test_incremental_sync_spends_only_the_pages_new_ads_need(sandbox, config, tm
 
 
 @pytest.mark.parametrize("tail_pages", [0, 1])
-def test_nothing_new_costs_one_request_plus_the_undated_tail(
-    sandbox, config, tmp_path, tail_pages
-):
+def test_nothing_new_costs_one_request_plus_the_undated_tail(sandbox, config, tmp_path, tail_pages):
     cfg = {**config, "lookback_days": 0, "undated_tail_pages": tail_pages}
     first = run_tap(tmp_path / "1", cfg)
     sandbox.clear_requests()
@@ -273,3 +272,56 @@ def test_search_matches_keep_every_search_that_found_an_ad_without_extra_request
     order = [m["type"] + m.get("stream", "") for m in run.messages]
     first_state = order.index("STATE")
     assert "RECORDpinterest_ad_search_matches" in order[:first_state]
+
+
+def test_a_spent_budget_stops_the_next_search_before_its_first_request(sandbox, config, tmp_path):
+    searches = [{"name": "skin", "keyword": "skin,serum"}, {"name": "all"}]
+    skin_pages = -(-len(truth_for(sandbox, searches[0])) // PAGE)
+    run = run_tap(tmp_path, {**config, "searches": searches, "max_requests_per_run": skin_pages})
+    assert run.returncode == 0, run.stderr
+    calls = api_requests(sandbox.requests())
+    assert len(calls) == skin_pages and all(c["params"].get("keyword") for c in calls)
+    assert "pinterest_ads[all]: 0 pages, 0 records (0 new); stopped: max_requests_per_run" in (
+        run.stderr
+    )
+    assert bookmark(run.final_state, "skin") is not None
+    assert bookmark(run.final_state, "all") is None
+
+
+def test_start_date_later_than_the_lookback_bounds_an_incremental_sync(sandbox, config, tmp_path):
+    first = run_tap(tmp_path / "1", config)
+    saved = parse_instant(bookmark(first.final_state, "all"))
+    start = saved - dt.timedelta(hours=12)
+    sandbox.advance(days=1)
+    cfg = {**config, "lookback_days": 3, "start_date": start.isoformat()}
+    second = run_tap(tmp_path / "2", cfg, state=first.final_state)
+    dated = [r for r in second.records() if r["datefound"]]
+    assert dated and all(parse_instant(r["datefound"]) >= start for r in dated)
+    everything = run_tap(tmp_path / "all", config).records()
+    expected = {
+        r["id"] for r in everything if r["datefound"] and parse_instant(r["datefound"]) >= start
+    }
+    assert {r["id"] for r in dated} == expected
+
+
+def test_a_one_day_window_from_equals_to_is_valid(sandbox, config, tmp_path):
+    search = {"name": "day", "from": "2026-03-01", "to": "2026-03-01"}
+    run = run_tap(tmp_path, {**config, "searches": [search]})
+    assert run.returncode == 0, run.stderr
+    params = api_requests(sandbox.requests())[0]["params"]
+    assert params["from"] == params["to"] == "2026-03-01"
+    assert {r["id"] for r in run.records()} == set(
+        sandbox.truth(**{"from": "2026-03-01", "to": "2026-03-01"})
+    )
+
+
+def test_the_summary_counts_exactly_the_ads_newer_than_the_bookmark(sandbox, config, tmp_path):
+    first = run_tap(tmp_path / "1", config)
+    saved = parse_instant(bookmark(first.final_state, "all"))
+    sandbox.advance(days=1)
+    second = run_tap(tmp_path / "2", config, state=first.final_state)
+    newer = [
+        r for r in second.records() if r["datefound"] and parse_instant(r["datefound"]) > saved
+    ]
+    assert newer
+    assert f"records ({len(newer)} new)" in second.stderr
