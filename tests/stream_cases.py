@@ -10,6 +10,7 @@ from typing import Any
 from tap_pinterest_ads.dates import parse_instant
 from tap_pinterest_ads.sandbox.control import SandboxProcess
 from tap_pinterest_ads.sandbox.data import AdUniverse
+from tap_pinterest_ads.tap import SETTINGS
 
 EXTRACTOR = "tap-pinterest-ads"
 # A small universe keeps each `meltano run` to a few seconds; the rate limit is not under test.
@@ -34,6 +35,15 @@ def descending_walk_pages(
     if fresh == len(instants):
         return -(-fresh // page_size)
     return fresh // page_size + 1
+
+
+def incremental_pages(
+    instants: Sequence[dt.datetime | None], cutoff: dt.datetime, page_size: int, tail_pages: int
+) -> int:
+    """The walk's pages, plus the undated tail when the walk stopped at the cutoff."""
+    walk = descending_walk_pages(instants, cutoff, page_size)
+    stopped_early = any(instant is None or instant < cutoff for instant in instants)
+    return walk + (tail_pages if stopped_early else 0)
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,9 @@ class StreamCase:
     append_only: bool = False
     # Tap settings this stream needs in every run.
     settings: Mapping[str, Any] = field(default_factory=dict)
+    # Pages of the oldest end an incremental run reads after its walk (rows without a date
+    # sort there, so those rows are re-read every run).
+    tail_pages: int = 0
 
     def env(self, sandbox: SandboxProcess, **settings: Any) -> dict[str, Any]:
         """Tap settings for one run over this stream alone, as Meltano env vars."""
@@ -126,6 +139,7 @@ STREAMS = [
             )
         },
         map_filter=("likes > 20", {"minlikes": 21}),
+        tail_pages=SETTINGS.to_dict()["properties"]["undated_tail_pages"]["default"],
     ),
 ]
 

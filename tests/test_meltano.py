@@ -158,9 +158,8 @@ def test_meltano_select_changes_only_the_select_line(project_copy: Meltano) -> N
     after = (project_copy.project / "meltano.yml").read_text().splitlines()
     changed = [(old, new) for old, new in zip(before, after, strict=False) if old != new]
     assert len(after) == len(before)
-    assert changed == [
-        ("    select: [pinterest_ads.*]", "    select: [pinterest_ads.*, pinterest_ad_snapshots.*]")
-    ]
+    ((old, new),) = changed
+    assert old.startswith("    select: [") and new == old[:-1] + ", pinterest_ad_snapshots.*]"
 
 
 @pytest.mark.meltano
