@@ -313,3 +313,31 @@ def test_flattening_and_stream_maps(case: StreamCase, installed: Any, postgres: 
         assert nested not in types
         assert set(columns) <= types.keys()
         assert any(all(row[c] is not None for c in columns) for row in loaded.rows.values())
+
+
+def test_search_matches_keep_every_search_that_found_an_ad(
+    installed: Any, postgres: PgDatabase
+) -> None:
+    """Overlapping searches: pinterest_ads keeps one row per ad (the last search's name), the
+    matches table every (search, ad) pair, at no extra request."""
+    searches = [{"name": "all"}, {"name": "videos", "mediatype": "video"}]
+    streams = ["pinterest_ads", "pinterest_ad_search_matches"]
+    pipeline = Pipeline(installed(LOADER), postgres, STREAMS[0], "matches")
+    with fresh_sandbox() as api:
+        env = pipeline.env(api, searches=searches)
+        env["TAP_PINTEREST_ADS__SELECT"] = [f"{stream}.*" for stream in streams]
+        pipeline.meltano.run(EXTRACTOR, LOADER, state_suffix=pipeline.suffix, env=env)
+        truth = {
+            search["name"]: set(api.truth(**{k: v for k, v in search.items() if k != "name"}))
+            for search in searches
+        }
+    assert truth["videos"] and truth["videos"] < truth["all"]
+    rows = pipeline.query(
+        sql.SQL("SELECT search_name, id FROM {}").format(
+            sql.Identifier(pipeline.schema, "pinterest_ad_search_matches")
+        )
+    )
+    pairs = {(row["search_name"], row["id"]) for row in rows}
+    assert len(rows) == len(pairs)
+    assert pairs == {(name, ad) for name, ads in truth.items() for ad in ads}
+    assert pipeline.snapshot().rows.keys() == {(ad,) for ad in truth["all"]}
