@@ -60,6 +60,11 @@ class SecretRedactor(logging.Filter):
                 record.exc_info, record.exc_text = None, None
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        # A formatter that ran first cached its text (`message`), and `extra` fields ride along:
+        # the structured formatter dumps every attribute.
+        for name, value in list(vars(record).items()):
+            if isinstance(value, str) and name != "msg":
+                setattr(record, name, self.redact(value))
         return True
 
 

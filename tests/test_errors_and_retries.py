@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tap_pinterest_ads.pagination import MAX_CURSOR_RESTARTS
 from tests.conftest import API_KEY
 from tests.tapio import api_requests, run_tap
 
@@ -92,12 +93,12 @@ def test_expired_scroll_restarts_the_search_once(sandbox, config, tmp_path):
     ids = [r["id"] for r in run.records()]
     assert len(ids) == len(set(ids))
     assert set(ids) == set(sandbox.truth())
-    assert "restarting this search from the first page" in run.stderr
+    assert "continuing this search from page 1" in run.stderr
     assert "cursor restarts=1" in run.stderr
 
 
-def test_a_second_scroll_failure_fails_the_run(sandbox, config, tmp_path):
-    sandbox.add_faults({"kind": "expire_scroll"}, {"kind": "expire_scroll"})
+def test_a_cursor_that_keeps_failing_fails_the_run(sandbox, config, tmp_path):
+    sandbox.add_faults(*[{"kind": "expire_scroll"}] * (MAX_CURSOR_RESTARTS + 1))
     run = run_tap(tmp_path, config)
     assert run.returncode != 0
     assert "Invalid or expired scroll token" in run.stderr
@@ -198,3 +199,14 @@ def test_a_rate_limit_without_retry_after_waits_longer_than_a_server_error(
     assert refused["status"] == 429
     gap = dt.datetime.fromisoformat(retried["at"]) - dt.datetime.fromisoformat(refused["at"])
     assert gap.total_seconds() >= 4.9, "a rate limit's first wait is 5 s (a server error's: 1 s)"
+
+
+def test_a_run_with_a_retry_reads_as_a_short_story(sandbox, config, tmp_path):
+    sandbox.add_faults({"kind": "500"})
+    run = run_tap(tmp_path, config)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.count("retry 1 of 5") == 1, "each retry is logged once"
+    assert "Backing off" not in run.stderr
+    assert "http_request_duration" not in run.stderr, "no METRIC line per request"
+    assert "Initializing default bucket" not in run.stderr
+    assert '"metric":"record_count"' in run.stderr, "the SDK's record counts stay"

@@ -5,13 +5,16 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
 
 import pytest
+from singer_sdk.logging import StructuredFormatter
 
 from tap_pinterest_ads.redaction import MASK, SecretRedactor
 from tap_pinterest_ads.sandbox.control import CaptureServer
 from tests.conftest import API_KEY
-from tests.tapio import TapRun, api_requests, run_tap
+from tests.tapio import TapRun, api_requests, run_tap, write_inputs
 
 
 def assert_no_key(run: TapRun, key: str = API_KEY) -> None:
@@ -61,9 +64,11 @@ SECRET = "wh_live_0123456789abcdef"
         lambda s: f"{s!r} is not of type 'string'",
     ],
 )
-def test_every_spelling_of_a_secret_is_masked(secret, spell):
+@pytest.mark.parametrize("formatter", [logging.Formatter, StructuredFormatter])
+def test_every_spelling_of_a_secret_is_masked(secret, spell, formatter):
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter())
     handler.addFilter(SecretRedactor([secret]))
     logger = logging.getLogger("leak-test")
     logger.addHandler(handler)
@@ -113,3 +118,34 @@ def test_a_redirect_within_the_origin_is_followed_with_the_key(sandbox, config, 
     assert first["status"] == 302
     assert again["params"] == first["params"]
     assert again["auth_via"] == "x-api-key"
+
+
+def test_structured_logging_as_meltano_sets_it_up_masks_the_key_too(sandbox, config, tmp_path):
+    # Meltano's logging config for SDK taps: the structured (JSON) formatter renders messages
+    # and exceptions itself.
+    logging_config = tmp_path / "logging.json"
+    logging_config.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "disable_existing_loggers": False,
+                "formatters": {"f": {"()": "singer_sdk.logging.StructuredFormatter"}},
+                "handlers": {
+                    "console": {
+                        "class": "logging.StreamHandler",
+                        "formatter": "f",
+                        "stream": "ext://sys.stderr",
+                    }
+                },
+                "root": {"handlers": ["console"], "level": "INFO"},
+            }
+        )
+    )
+    sandbox.add_faults({"kind": "echo_key"})
+    args = write_inputs(tmp_path, config, None)
+    env = {**os.environ, "SINGER_SDK_LOG_CONFIG": str(logging_config)}
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False, env=env)
+    assert done.returncode != 0
+    assert_no_key(TapRun(done.returncode, done.stdout, done.stderr))
+    errors = [json.loads(line) for line in done.stderr.splitlines() if '"level":"error"' in line]
+    assert any(f"Invalid API key '{MASK}'" in error["message"] for error in errors)
