@@ -96,8 +96,6 @@ errors with a JSON body keep their charge, 5xx and auth errors are free; ``total
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import logging
 import socket
 import sys
@@ -111,88 +109,27 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.routing import Mount, Route
 
-from . import hostile, quirks
-from .state import FAULT_KINDS, TUNABLE, Call, Outcome, Sandbox, SandboxConfig, iso
+from . import ad_library, hostile, quirks
+from .http import HideDrops, checked, json_body, non_negative
+from .state import FAMILIES, FAULT_KINDS, TUNABLE, Sandbox, SandboxConfig, iso
 
 __all__ = ["SandboxConfig", "create_app", "main", "run_in_thread", "serve"]
-
-_DROP_MESSAGE = "ASGI callable returned without completing response."
-
-
-class _TruncatedResponse(Response):
-    """Promises more bytes than it sends, then lets uvicorn close the socket mid-body."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = bytes(self.body)
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body) + 512).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send(
-            {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
-        )
-
-
-class _HideDrops(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != _DROP_MESSAGE
-
-
-def _call(request: Request) -> Call:
-    auth = request.headers.get("authorization", "")
-    candidates = (
-        ("x-api-key", request.headers.get("x-api-key")),
-        ("bearer", auth[7:] if auth[:7].lower() == "bearer " else None),
-        ("query", request.query_params.get("api_key")),
-    )
-    via, raw = next(((v, c) for v, c in candidates if c and c.strip()), (None, None))
-    return Call(
-        path=request.url.path,
-        query=request.url.query,
-        params={k: v for k, v in request.query_params.items() if k != "api_key"},
-        key=raw.strip() if raw else None,
-        raw_key=raw,
-        auth_via=via,
-        key_in_query="api_key" in request.query_params,
-    )
-
-
-def _json(outcome: Outcome) -> JSONResponse:
-    return JSONResponse(outcome.body, outcome.status, headers=outcome.headers)
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise HTTPException(400, "Body must be JSON") from None
-    if not isinstance(data, dict):
-        raise HTTPException(400, "Body must be a JSON object")
-    return data
-
-
-def _non_negative(data: dict[str, Any], name: str, default: float) -> float:
-    value = data.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise HTTPException(400, f"'{name}' must be a non-negative number")
-    return float(value)
 
 
 def _fault(spec: object) -> dict[str, Any]:
     if not isinstance(spec, dict) or spec.get("kind") not in FAULT_KINDS:
         raise HTTPException(400, f"Each fault needs a kind in {list(FAULT_KINDS)}")
     fault: dict[str, Any] = {"kind": spec["kind"]}
+    if "family" in spec:
+        if spec["family"] not in FAMILIES:
+            raise HTTPException(400, f"A fault's 'family' must be one of {list(FAMILIES)}")
+        fault["family"] = spec["family"]
     if fault["kind"] == "429":
-        fault["retry_after"] = int(_non_negative(spec, "retry_after", 1))
+        fault["retry_after"] = int(non_negative(spec, "retry_after", 1))
     if fault["kind"] == "timeout":
-        fault["seconds"] = _non_negative(spec, "seconds", 3)
+        fault["seconds"] = non_negative(spec, "seconds", 3)
     if fault["kind"] == "redirect":
         to = spec.get("to")
         if not isinstance(to, str) or not to.startswith(("http://", "https://")):
@@ -201,55 +138,15 @@ def _fault(spec: object) -> dict[str, Any]:
     return fault
 
 
-def _checked(action: Callable[[], Any], status: int = 400) -> Any:
-    """The action's result, or its ValueError as an HTTP error with the same message."""
-    try:
-        return action()
-    except ValueError as exc:
-        raise HTTPException(status, str(exc)) from None
-
-
-Handler = Callable[[Call, dict[str, Any] | None], Outcome]
-
-
 def create_app(config: SandboxConfig) -> Starlette:
     sandbox = Sandbox(config)
     with sandbox.lock:
         sandbox.universe.ads()  # build the initial universe before the first request
 
-    async def metered(request: Request, handler: Handler) -> Response:
-        call = _call(request)
-        epoch = sandbox.epoch
-        if sandbox.config.latency_ms:
-            await asyncio.sleep(sandbox.config.latency_ms / 1000)
-        with sandbox.lock:
-            outcome = sandbox.admit(call.key)
-            fault = sandbox.next_fault(call) if outcome is None else None
-        if outcome is None and call.key:
-            if fault and fault["kind"] == "timeout":
-                await asyncio.sleep(fault["seconds"])
-            with sandbox.lock:
-                outcome = sandbox.injected(fault, call) or handler(call, fault)
-                sandbox.charge(call.key, outcome)
-        assert outcome is not None
-        with sandbox.lock:
-            # A slow request that straddles a reset belongs to the old timeline's log.
-            if sandbox.epoch == epoch:
-                sandbox.record(call, outcome, fault)
-        if fault and fault["kind"] == "drop":
-            return _TruncatedResponse(json.dumps(outcome.body).encode())
-        return _json(outcome)
-
-    async def pinterest_ads(request: Request) -> Response:
-        return await metered(request, lambda call, fault: sandbox.search(call.params, fault))
-
-    async def credit_balance(request: Request) -> Response:
-        return await metered(request, lambda call, fault: sandbox.credits(call.key or ""))
-
     async def advance(request: Request) -> Response:
-        data = await _body(request)
-        days = _non_negative(data, "days", 0 if "hours" in data else 1)
-        hours = _non_negative(data, "hours", 0)
+        data = await json_body(request)
+        days = non_negative(data, "days", 0 if "hours" in data else 1)
+        hours = non_negative(data, "hours", 0)
         with sandbox.lock:
             added = sandbox.advance(days, hours)
             return JSONResponse(
@@ -263,7 +160,8 @@ def create_app(config: SandboxConfig) -> Starlette:
     async def truth(request: Request) -> Response:
         params = {k: v for k, v in request.query_params.items() if k != "api_key"}
         with sandbox.lock:
-            return _json(sandbox.truth(params))
+            outcome = sandbox.truth(params)
+            return JSONResponse(outcome.body, outcome.status)
 
     async def requests_log(request: Request) -> Response:
         with sandbox.lock:
@@ -281,7 +179,7 @@ def create_app(config: SandboxConfig) -> Starlette:
             return JSONResponse({"scroll_generation": sandbox.generation})
 
     async def faults(request: Request) -> Response:
-        data = await _body(request) if request.method == "POST" else {}
+        data = await json_body(request) if request.method == "POST" else {}
         queued = data.get("faults", [])
         if not isinstance(queued, list):
             raise HTTPException(400, "'faults' must be a list")
@@ -293,11 +191,11 @@ def create_app(config: SandboxConfig) -> Starlette:
             return JSONResponse({"faults": list(sandbox.faults)})
 
     async def configure(request: Request) -> Response:
-        data = await _body(request)
+        data = await json_body(request)
         unknown = sorted(set(data) - set(TUNABLE))
         if unknown:
             raise HTTPException(400, f"Unknown config keys {unknown}; allowed: {list(TUNABLE)}")
-        values = {name: TUNABLE[name](_non_negative(data, name, 0)) for name in data}
+        values = {name: TUNABLE[name](non_negative(data, name, 0)) for name in data}
         if values.get("fault_rate", 0) > 1:
             raise HTTPException(400, "'fault_rate' must be between 0 and 1")
         with sandbox.lock:
@@ -308,19 +206,19 @@ def create_app(config: SandboxConfig) -> Starlette:
             return JSONResponse({name: getattr(sandbox.config, name) for name in TUNABLE})
 
     async def quirk_switches(request: Request) -> Response:
-        data = await _body(request) if request.method == "POST" else {}
+        data = await json_body(request) if request.method == "POST" else {}
         with sandbox.lock:
-            return JSONResponse(_checked(lambda: sandbox.set_quirks(data)))
+            return JSONResponse(checked(lambda: sandbox.set_quirks(data)))
 
     async def add_hostile(request: Request) -> Response:
-        data = await _body(request)
+        data = await json_body(request)
         kind, count = data.get("kind"), data.get("count", 1)
         if kind not in hostile.KINDS:
             raise HTTPException(400, f"'kind' must be one of {list(hostile.KINDS)}")
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= hostile.SLOTS:
             raise HTTPException(400, f"'count' must be an integer from 1 to {hostile.SLOTS}")
         with sandbox.lock:
-            added = _checked(lambda: sandbox.add_hostile(kind, count), 409)
+            added = checked(lambda: sandbox.add_hostile(kind, count), 409)
             return JSONResponse({"added": added})
 
     async def reset(request: Request) -> Response:
@@ -334,8 +232,7 @@ def create_app(config: SandboxConfig) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/api/v1/pinterest-ads", pinterest_ads),
-            Route("/api/v1/credits", credit_balance),
+            Mount(ad_library.PREFIX, routes=ad_library.routes(sandbox)),
             Route("/_sandbox/advance", advance, methods=["POST"]),
             Route("/_sandbox/state", state),
             Route("/_sandbox/truth", truth),
@@ -374,7 +271,7 @@ def _server(config: SandboxConfig, on_ready: Callable[[], None]) -> _Server:
     uv_config = uvicorn.Config(
         create_app(config), log_level="warning", access_log=False, lifespan="off"
     )
-    logging.getLogger("uvicorn.error").addFilter(_HideDrops())
+    logging.getLogger("uvicorn.error").addFilter(HideDrops())
     return _Server(uv_config, on_ready)
 
 

@@ -20,6 +20,7 @@ RANDOM_FAULTS = ("429", "500", "503", "timeout", "drop")  # plus expire_scroll o
 # "pass" is no fault: it places the next ones further down a walk.
 FAULT_KINDS = (*RANDOM_FAULTS, "expire_scroll", "redirect", "echo_key", "pass")
 RANDOM_TIMEOUT_SECONDS = 2.0
+FAMILIES = ("ad_library", "v5")  # a queued fault may name the one it is for
 TUNABLE: dict[str, type[int] | type[float]] = {
     "rate_limit_per_minute": int,
     "latency_ms": float,
@@ -221,13 +222,16 @@ class Sandbox:
             429, {**body, "retry_after": retry_after}, headers={"Retry-After": str(retry_after)}
         )
 
-    def next_fault(self, call: Call) -> dict[str, Any] | None:
-        """A queued fault, else with probability fault_rate a random one from the seeded dice."""
-        if self.faults:
-            return self.faults.popleft()
+    def next_fault(self, family: str, has_scroll: bool = False) -> dict[str, Any] | None:
+        """The first queued fault for this API family (or for any), else with probability
+        fault_rate a random one from the seeded dice."""
+        for index, queued in enumerate(self.faults):
+            if queued.get("family", family) == family:
+                del self.faults[index]
+                return queued
         if not self.config.fault_rate or self.dice.random() >= self.config.fault_rate:
             return None
-        kind = self.dice.choice(RANDOM_FAULTS + ("expire_scroll",) * call.has_scroll)
+        kind = self.dice.choice(RANDOM_FAULTS + ("expire_scroll",) * has_scroll)
         return {"kind": kind, "retry_after": 1, "seconds": RANDOM_TIMEOUT_SECONDS}
 
     def injected(self, fault: dict[str, Any] | None, call: Call) -> Outcome | None:

@@ -1,0 +1,71 @@
+"""HTTP pieces both API families and the control routes share."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from .state import Outcome
+
+DROP_MESSAGE = "ASGI callable returned without completing response."
+
+
+class TruncatedResponse(Response):
+    """Promises more bytes than it sends, then lets uvicorn close the socket mid-body."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = bytes(self.body)
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body) + 512).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send(
+            {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
+        )
+
+
+class HideDrops(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != DROP_MESSAGE
+
+
+def respond(outcome: Outcome, fault: dict[str, Any] | None) -> Response:
+    if fault and fault["kind"] == "drop":
+        return TruncatedResponse(json.dumps(outcome.body).encode())
+    return JSONResponse(outcome.body, outcome.status, headers=outcome.headers)
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise HTTPException(400, "Body must be JSON") from None
+    if not isinstance(data, dict):
+        raise HTTPException(400, "Body must be a JSON object")
+    return data
+
+
+def non_negative(data: dict[str, Any], name: str, default: float) -> float:
+    value = data.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise HTTPException(400, f"'{name}' must be a non-negative number")
+    return float(value)
+
+
+def checked(action: Callable[[], Any], status: int = 400) -> Any:
+    """The action's result, or its ValueError as an HTTP error with the same message."""
+    try:
+        return action()
+    except ValueError as exc:
+        raise HTTPException(status, str(exc)) from None
