@@ -145,7 +145,12 @@ def test_the_key_never_leaks(sandbox, config, tmp_path):
             assert API_KEY not in text
             assert bad_key not in text
     assert API_KEY not in str(ok.final_state)
-    assert API_KEY not in str(sandbox.requests())
+    log = sandbox.requests()
+    assert API_KEY not in str(log)
+    # The header only: never the query string, where URLs and server logs would keep it.
+    answered = [r for r in api_requests(log) if r["status"] != 401]
+    assert answered and all(r["auth_via"] == "x-api-key" for r in answered)
+    assert not any(r["key_in_query"] for r in api_requests(log))
 
 
 def one_error_line(stderr: str) -> str:
