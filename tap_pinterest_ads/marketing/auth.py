@@ -1,0 +1,140 @@
+"""OAuth for the v5 family: one authenticator per run, shared by every v5 stream, because each
+refresh returns a new refresh token and kills the one it was made from."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import backoff
+import requests
+from singer_sdk.authenticators import OAuthAuthenticator
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+from tap_pinterest_ads import redaction
+from tap_pinterest_ads.client import json_body
+from tap_pinterest_ads.marketing.settings import V5Settings
+from tap_pinterest_ads.marketing.tokens import Grant, TokenStore
+from tap_pinterest_ads.pacing import ApiResources
+from tap_pinterest_ads.retries import MAX_TRIES, RETRIABLE, wait_generator
+from tap_pinterest_ads.session import OriginBoundSession
+
+REFUSED_GRANT = 283
+logger = logging.getLogger("tap-pinterest-ads")
+
+
+class RefusedGrantError(FatalAPIError):
+    """Pinterest refused the refresh token: only re-authorising the app helps."""
+
+
+class TokenRefreshError(FatalAPIError):
+    """The token endpoint refused for another reason; the message says which."""
+
+
+def error_fields(response: requests.Response) -> tuple[Any, str]:
+    """Pinterest's error body `{code, message}`; (None, text) when it is not one."""
+    body = json_body(response)
+    if isinstance(body, dict) and ("code" in body or "message" in body):
+        return body.get("code"), str(body.get("message") or "")
+    return None, response.text[:200].strip()
+
+
+class PinterestOAuth(OAuthAuthenticator):
+    def __init__(self, settings: V5Settings, resources: ApiResources) -> None:
+        super().__init__(
+            auth_endpoint=f"{settings.api_url}/oauth/token",
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+        )
+        self.resources = resources
+        self.store = TokenStore(settings.token_store_path, settings.refresh_token)
+        self.grant: Grant | None = self.store.grant()
+        # Basic credentials must not follow a redirect to another host either.
+        self._session = OriginBoundSession(settings.api_url, "Pinterest API v5")
+        self.refreshes = 0
+        if settings.access_token:
+            self.access_token = settings.access_token
+            self.last_refreshed = dt.datetime.now(dt.timezone.utc)
+        redaction.install(
+            s for s in (self.grant and self.grant.refresh_token, settings.access_token) if s
+        )
+
+    @property
+    def can_refresh(self) -> bool:
+        return bool(self.grant and self.client_id and self.client_secret)
+
+    def invalidate(self) -> None:
+        """The API refused the access token (expired): the next request refreshes first."""
+        self.last_refreshed = None
+
+    @property
+    def oauth_request_body(self) -> dict[str, Any]:
+        assert self.grant is not None
+        return {
+            "grant_type": "refresh_token",
+            "refresh_token": self.grant.refresh_token,
+            # Apps made before 2025-09-25 get a rotating, never-ending token only when asked.
+            "continuous_refresh": "true",
+        }
+
+    def update_access_token(self) -> None:
+        if not self.can_refresh:
+            raise TokenRefreshError(
+                "The v5 access token was refused and there is no `refresh_token` (with "
+                "`client_id` and `client_secret`) to get a new one: set them, then rerun."
+            )
+        self.store.check_writable()
+        requested = dt.datetime.now(dt.timezone.utc)
+        body = self._post_with_retries()
+        self.access_token = str(body["access_token"])
+        redaction.install([self.access_token])
+        self.expires_in = int(body["expires_in"]) if body.get("expires_in") else None
+        self.last_refreshed = requested
+        self.refreshes += 1
+        new = body.get("refresh_token")
+        if new and self.grant is not None and new != self.grant.refresh_token:
+            redaction.install([str(new)])
+            self.store.save(str(new))
+            self.grant = Grant(str(new), f"the token store `token_store_path` {self.store.path}")
+            if self.store.path is None:
+                logger.warning(
+                    "Pinterest rotated the v5 refresh token, and without `token_store_path` the "
+                    "new one lives only for this run: the next run may be refused (code 283). "
+                    "Set `token_store_path` to keep it."
+                )
+
+    def _post_with_retries(self) -> dict[str, Any]:
+        post = backoff.on_exception(
+            wait_generator, RETRIABLE, max_tries=MAX_TRIES, jitter=None, logger=None
+        )(self._post)
+        return post()
+
+    def _post(self) -> dict[str, Any]:
+        self.resources.pacer.wait()
+        response = self._session.post(
+            self.auth_endpoint,
+            data=self.oauth_request_body,
+            auth=(str(self.client_id), str(self.client_secret)),
+            timeout=60,
+        )
+        self.resources.budget.spend()
+        if response.status_code == 429 or response.status_code >= 500:
+            raise RetriableAPIError(f"{response.status_code} from /oauth/token", response)
+        body = json_body(response)
+        if response.ok and isinstance(body, dict) and body.get("access_token"):
+            return body
+        code, message = error_fields(response)
+        assert self.grant is not None
+        if code == REFUSED_GRANT:
+            raise RefusedGrantError(
+                f"Pinterest refused the v5 refresh token from {self.grant.source} (code "
+                f"{code}: {message}). It was revoked, expired, or already used by another run. "
+                "Re-authorise the app to get a new refresh token, put it in `refresh_token`, "
+                "and rerun (the tap prefers a changed `refresh_token` over its token store)."
+            )
+        raise TokenRefreshError(
+            f"{response.status_code} from {self.auth_endpoint.split('//', 1)[-1]} refreshing the "
+            f"v5 token (code {code}: {message}). Check `client_id` and `client_secret` (the "
+            "app's id and secret at developers.pinterest.com/apps)."
+        )

@@ -1,0 +1,243 @@
+"""The v5 stream base on the shared HTTP layer, and what all v5 streams of one run share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlparse
+
+import requests
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.pagination import JSONPathPaginator
+
+from tap_pinterest_ads.ad_library import load_schema
+from tap_pinterest_ads.client import PinterestHTTPStream, json_body
+from tap_pinterest_ads.marketing.auth import PinterestOAuth, error_fields
+from tap_pinterest_ads.marketing.pacing import HeaderPacer
+from tap_pinterest_ads.marketing.settings import (
+    DEFAULT_V5_API_URL,
+    V5Settings,
+    configured,
+    parse_v5_settings,
+)
+from tap_pinterest_ads.pacing import ApiResources, RequestBudget
+from tap_pinterest_ads.settings import check_api_url
+
+if TYPE_CHECKING:
+    from singer_sdk import Tap
+    from singer_sdk.helpers.types import Context
+
+PAGE_SIZE = 250  # the spec's maximum; its default of 25 costs ten times the requests
+NO_CATALOG = 4182
+SCOPES = "ads:read, catalogs:read, boards:read, pins:read, user_accounts:read"
+
+
+class AccountForbiddenError(FatalAPIError):
+    """403 for one ad account: that account is skipped, the run goes on."""
+
+
+class NoCatalogError(FatalAPIError):
+    """409 code 4182: the account has no catalog, which is an empty answer, not a failure."""
+
+
+class NotFoundError(FatalAPIError):
+    """404: the object (an ad account named in `ad_account_ids`) does not exist."""
+
+
+class V5AuthError(FatalAPIError):
+    """401 (or a 403 outside an ad account): no retry helps; the message says what to do."""
+
+
+class V5Family:
+    """What every v5 stream of one run shares: settings, pace, ONE authenticator (each refresh
+    kills the refresh token the others would hold), the ad accounts and the skipped ones."""
+
+    def __init__(self, tap: Tap) -> None:
+        self.tap = tap
+        self.logger = tap.logger
+        self.pacer = HeaderPacer()
+        self._announced = False
+        self._accounts: list[dict[str, Any]] | None = None
+        self.account_reader: Callable[[], Iterable[dict[str, Any]]] | None = None
+        self.skipped: set[str] = set()
+        self.ad_groups: dict[str, list[str]] = {}  # ad account -> every ad group id read
+
+    def enabled(self) -> bool:
+        if configured(self.tap.config):
+            return True
+        if not self._announced:
+            self._announced = True
+            self.logger.info(
+                "Pinterest API v5 streams skipped: no v5 credentials (`client_id`, "
+                "`client_secret`, `refresh_token`) are set."
+            )
+        return False
+
+    @cached_property
+    def settings(self) -> V5Settings:
+        return parse_v5_settings(self.tap.config)
+
+    @cached_property
+    def resources(self) -> ApiResources:
+        # Only the URL is checked here (at discovery too); credentials when a v5 stream syncs.
+        url = str(self.tap.config.get("v5_api_url") or DEFAULT_V5_API_URL)
+        return ApiResources(
+            base_url=check_api_url("v5_api_url", url),
+            pacer=self.pacer,
+            budget=RequestBudget(),
+            label="Pinterest API v5",
+        )
+
+    @cached_property
+    def authenticator(self) -> PinterestOAuth:
+        return PinterestOAuth(self.settings, self.resources)
+
+    def accounts(self) -> list[dict[str, Any]]:
+        if self._accounts is None:
+            assert self.account_reader is not None, "the ad_accounts stream registers itself"
+            self._accounts = list(self.account_reader())
+        return self._accounts
+
+    def account_contexts(self) -> list[dict[str, Any]]:
+        return [
+            {"ad_account_id": str(account["id"])}
+            for account in self.accounts()
+            if str(account["id"]) not in self.skipped
+        ]
+
+    def skip_account(self, account_id: str, reason: str) -> None:
+        if account_id not in self.skipped:
+            self.skipped.add(account_id)
+            self.logger.warning("Ad account %s skipped for this run: %s", account_id, reason)
+
+
+def account_of(response: requests.Response) -> str | None:
+    """The ad account a request concerned: in the path, or the `ad_account_id` parameter."""
+    url = urlparse(str(response.request.url if response.request else response.url))
+    parts = url.path.split("/")
+    if "ad_accounts" in parts and parts.index("ad_accounts") + 1 < len(parts):
+        return parts[parts.index("ad_accounts") + 1] or None
+    values = parse_qs(url.query).get("ad_account_id")
+    return values[0] if values else None
+
+
+class V5Stream(PinterestHTTPStream[str | None]):
+    """A bookmark-paged v5 list. Subclasses give `name`, `path` and what differs."""
+
+    records_jsonpath = "$.items[*]"
+    primary_keys = ("id",)
+    is_sorted = False  # lists sort by id, not by update time
+    sends_statuses = False  # campaigns, ad groups and ads: ask for every entity status
+
+    def __init__(self, tap: Tap, *, family: V5Family) -> None:
+        super().__init__(tap, resources=family.resources, schema=load_schema(self.name))
+        self.family = family
+
+    @property
+    def partitions(self) -> list[dict[str, Any]] | None:
+        return self.family.account_contexts()
+
+    @property
+    def authenticator(self) -> PinterestOAuth:
+        return self.family.authenticator
+
+    @cached_property
+    def requests_session(self) -> requests.Session:
+        session = super().requests_session
+        session.hooks["response"].append(self.family.pacer.observe)
+        return session
+
+    @property
+    def selected(self) -> bool:
+        # Without v5 credentials the family sits the run out (one log line), so a config for
+        # the ad library alone never fails on these selected-by-default streams.
+        return bool(PinterestHTTPStream.selected.fget(self)) and self.family.enabled()  # type: ignore[attr-defined]
+
+    @selected.setter
+    def selected(self, value: bool | None) -> None:
+        PinterestHTTPStream.selected.fset(self, value)  # type: ignore[attr-defined]
+
+    def get_new_paginator(self) -> JSONPathPaginator:
+        return JSONPathPaginator("$.bookmark")
+
+    def get_url_params(
+        self, context: Context | None, next_page_token: str | None
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"page_size": PAGE_SIZE, **self.query(context or {})}
+        if self.sends_statuses:
+            params["entity_statuses"] = list(self.family.settings.entity_statuses)
+        if next_page_token:
+            params["bookmark"] = next_page_token
+        return params
+
+    def query(self, context: Context) -> dict[str, Any]:
+        """Hook: parameters of this list besides paging."""
+        return {}
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        account = (context or {}).get("ad_account_id")
+        if account in self.family.skipped:
+            return
+        try:
+            yield from self.read(context)
+        except AccountForbiddenError as error:
+            self.family.skip_account(str(account), str(error))
+        except NoCatalogError:
+            self.logger.info("%s: ad account %s has no catalog", self.name, account)
+
+    def read(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Hook: the rows of one partition."""
+        return self.request_records(context)
+
+    def post_process(
+        self, row: dict[str, Any], context: Context | None = None
+    ) -> dict[str, Any] | None:
+        # No list has an updated-since filter: read every page, emit what changed since the
+        # bookmark (inclusive: a row updated in the bookmark's second may be new).
+        key = self.replication_key
+        if key and row.get(key) is not None:
+            bookmark = self.get_starting_replication_key_value(context)
+            if bookmark is not None and float(row[key]) < float(bookmark):
+                return None
+        return row
+
+    # Pinterest's error bodies: {"code": <int>, "message": "..."}.
+
+    def api_message(self, response: requests.Response) -> str:
+        code, message = error_fields(response)
+        return f"code {code}: {message}" if code is not None else message
+
+    def classify_error(self, response: requests.Response, *, retriable: bool) -> None:
+        status = response.status_code
+        code, _ = error_fields(response)
+        account = account_of(response)
+        where = f"{status} from {urlparse(response.url).path}" + (
+            f" for ad account {account}" if account else ""
+        )
+        detail = f"({self.api_message(response)})"
+        auth = self.authenticator
+        if status == 401 and auth.can_refresh and auth.refreshes == 0:
+            auth.invalidate()  # the configured access token expired: refresh once and retry
+            raise RetriableAPIError(f"{where} {detail}: refreshing the access token", response)
+        if status == 401:
+            raise V5AuthError(
+                f"{where} {detail}: Pinterest refused the v5 token. Check that the app was "
+                f"authorised with the scopes {SCOPES}, then re-authorise and rerun."
+            )
+        if status == 403 and account:
+            raise AccountForbiddenError(
+                f"{where} {detail}: the token's user has no access to this ad account. Ask its "
+                "owner for a role on it, or remove it from `ad_account_ids`."
+            )
+        if status == 403:
+            raise V5AuthError(f"{where} {detail}: the token may not read this; check its scopes.")
+        if status == 404:
+            raise NotFoundError(f"{where} {detail}: not found")
+        if status == 409 and code == NO_CATALOG:
+            raise NoCatalogError(f"{where} {detail}")
+
+    def check_success_body(self, response: requests.Response) -> None:
+        body = json_body(response)
+        if not isinstance(body, (dict, list)):
+            raise RetriableAPIError(f"{response.status_code} from {self.path}: not JSON", response)

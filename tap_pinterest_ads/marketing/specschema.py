@@ -1,0 +1,125 @@
+"""Writes `schemas/<stream>.json` for the v5 streams from the official OpenAPI file.
+
+    python -m tap_pinterest_ads.marketing.specschema path/to/openapi.json [schemas/]
+
+The generated files are committed; this only reruns when Pinterest publishes a new spec. Each
+stream's schema is its list operation's item schema with `$ref`/`allOf`/`oneOf` flattened, enums
+and validation keywords dropped (a value the spec has not caught up with must not fail a sync)
+and every property nullable (the API omits what it has no value for).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+# stream -> the GET operation whose `items` it emits
+OPERATIONS = {
+    "ad_accounts": "/ad_accounts",
+    "campaigns": "/ad_accounts/{ad_account_id}/campaigns",
+    "ad_groups": "/ad_accounts/{ad_account_id}/ad_groups",
+    "ads": "/ad_accounts/{ad_account_id}/ads",
+    "audiences": "/ad_accounts/{ad_account_id}/audiences",
+    "customer_lists": "/ad_accounts/{ad_account_id}/customer_lists",
+    "keywords": "/ad_accounts/{ad_account_id}/keywords",
+    "conversion_tags": "/ad_accounts/{ad_account_id}/conversion_tags",
+    "catalogs": "/catalogs",
+    "catalogs_feeds": "/catalogs/feeds",
+    "catalogs_product_groups": "/catalogs/product_groups",
+    "boards": "/boards",
+    "board_sections": "/boards/{board_id}/sections",
+    "board_pins": "/boards/{board_id}/pins",
+    "board_section_pins": "/boards/{board_id}/sections/{section_id}/pins",
+}
+# Fields the tap never emits: feed credentials are the merchant's feed-host password.
+REMOVED = {"catalogs_feeds": ("credentials",)}
+# Fields the tap adds: the partition a record was read in, where the API leaves it out.
+ADDED = {
+    "keywords": {"ad_account_id": {"type": ["string", "null"]}},
+    "catalogs": {"ad_account_id": {"type": ["string", "null"]}},
+    "catalogs_feeds": {"ad_account_id": {"type": ["string", "null"]}},
+    "catalogs_product_groups": {"ad_account_id": {"type": ["string", "null"]}},
+    "board_sections": {"board_id": {"type": ["string", "null"]}},
+}
+_KEPT = ("type", "format", "properties", "items", "additionalProperties", "description")
+
+
+class Flattener:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+
+    def resolve(self, node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            target: Any = self.spec
+            for part in node["$ref"].lstrip("#/").split("/"):
+                target = target[part]
+            node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return node
+
+    def merge(self, node: dict[str, Any]) -> dict[str, Any]:
+        """One schema from allOf/oneOf/anyOf parts: properties united, first type wins."""
+        node = self.resolve(node)
+        parts = [node] + [
+            self.merge(part) for key in ("allOf", "oneOf", "anyOf") for part in node.get(key, ())
+        ]
+        merged: dict[str, Any] = {}
+        properties: dict[str, Any] = {}
+        for part in parts:
+            for key, value in part.items():
+                if key == "properties":
+                    properties.update(value)
+                elif key not in merged and key not in ("allOf", "oneOf", "anyOf"):
+                    merged[key] = value
+        if properties:
+            merged["properties"] = properties
+            merged.setdefault("type", "object")
+        return merged
+
+    def json_schema(self, node: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+        node = self.merge(node)
+        kind = node.get("type")
+        if kind is None:
+            kind = "object" if "properties" in node else None
+        out: dict[str, Any] = {}
+        if kind is None:  # the spec allows anything here
+            return {}
+        out["type"] = [kind, "null"]
+        if node.get("format") in {"date-time", "date"}:
+            out["format"] = node["format"]
+        if kind == "object":
+            props = node.get("properties") or {}
+            out["properties"] = {
+                name: self.json_schema(sub, depth + 1) for name, sub in sorted(props.items())
+            }
+            if not props or node.get("additionalProperties"):
+                out["additionalProperties"] = True
+        elif kind == "array":
+            out["items"] = self.json_schema(node.get("items") or {}, depth + 1)
+        return out
+
+
+def stream_schema(spec: dict[str, Any], stream: str) -> dict[str, Any]:
+    flattener = Flattener(spec)
+    operation = spec["paths"][OPERATIONS[stream]]["get"]
+    body = flattener.merge(operation["responses"]["200"]["content"]["application/json"]["schema"])
+    schema = flattener.json_schema(body["properties"]["items"]["items"])
+    schema["type"] = "object"
+    for name in REMOVED.get(stream, ()):
+        schema["properties"].pop(name, None)
+    schema["properties"].update(ADDED.get(stream, {}))
+    schema["properties"]["id"] = {"type": "string"}  # the key of every v5 stream
+    return schema
+
+
+def main(argv: list[str]) -> None:
+    spec = json.loads(Path(argv[0]).read_text())
+    target = Path(argv[1] if len(argv) > 1 else "schemas")
+    for stream in OPERATIONS:
+        text = json.dumps(stream_schema(spec, stream), indent=2, sort_keys=True) + "\n"
+        (target / f"{stream}.json").write_text(text)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
