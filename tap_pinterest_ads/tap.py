@@ -34,15 +34,17 @@ SETTINGS = th.PropertiesList(
         "api_key",
         th.StringType,
         secret=True,
-        description="Ad-library API key, sent only as the X-API-Key header. Required for "
-        "pinterest_ads. The bundled sandbox accepts any key starting with `wh_`.",
+        description="Ad-library API key, sent only as the X-API-Key header and only to the "
+        "origin of `api_url`. Required for pinterest_ads; a string without whitespace. The "
+        "bundled sandbox accepts any key starting with `wh_`.",
     ),
     th.Property(
         "api_url",
         th.StringType,
         default=DEFAULT_API_URL,
         description="Ad-library API origin; requests go to {api_url}/api/v1/pinterest-ads. "
-        "https only, except a loopback host (the sandbox).",
+        "https only, except a loopback host (the sandbox). A redirect to another origin "
+        "stops the run (the key is never sent there).",
     ),
     th.Property(
         "searches",
@@ -77,7 +79,8 @@ SETTINGS = th.PropertiesList(
     th.Property(
         "max_requests_per_run",
         th.IntegerType(minimum=1),
-        description="Credit budget for one run; the tap stops cleanly when it is spent.",
+        description="Credit budget for one run, in requests the API answered (a refused "
+        "connection or a timeout is not counted); the tap stops cleanly when it is spent.",
     ),
     th.Property(
         "requests_per_minute",
