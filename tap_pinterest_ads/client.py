@@ -13,7 +13,6 @@ import sys
 import time
 import weakref
 from collections.abc import Callable, Generator
-from functools import cached_property
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlparse
@@ -71,7 +70,7 @@ class PinterestHTTPStream(RESTStream[TToken], Generic[TToken]):
     def url_base(self) -> str:
         return self.resources.base_url
 
-    @cached_property
+    @functools.cached_property
     def requests_session(self) -> requests.Session:
         session = OriginBoundSession(self.url_base, self.resources.label)
         session.hooks["response"].append(self._count_answer)
@@ -164,7 +163,7 @@ class PinterestHTTPStream(RESTStream[TToken], Generic[TToken]):
         return wait_generator()
 
     def backoff_max_tries(self) -> int:
-        return MAX_TRIES
+        return MAX_TRIES  # only a bound: the wait generator ends each schedule
 
     def backoff_jitter(self, value: float) -> float:
         # One client per key: the server's Retry-After is exact, and jitter only slows tests.
