@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-# pip stays quiet; each step says what it does first (the first install takes a few minutes).
-PIP    := $(BIN)/pip install --quiet --disable-pip-version-check --progress-bar off
+SHELL  := /bin/bash
+# pip's own output is hundreds of lines: each step says what it does first, PROGRESS turns pip's
+# log into a line every 25 packages (the first install takes a few minutes), and pip's warnings
+# wait in .venv/pip-errors.log unless the install fails.
+PIP    := $(BIN)/pip install --disable-pip-version-check --progress-bar off
+PROGRESS := awk '/^Collecting/ && ++n % 25 == 0 { print "venv:   " n " packages resolved..."; fflush() } \
+	/^Installing collected packages/ { print "venv:   installing " n " packages..."; fflush() }'
 
 .PHONY: venv demo test lint bench sandbox pg pg-stop pythons clean
 
@@ -13,7 +18,9 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV)
 	@echo "venv: installing the tap, its sandbox and the dev tools (Meltano, pytest, ruff, mypy);" \
 		"a few minutes the first time"
-	@$(PIP) -e '.[dev]'
+	@set -o pipefail; $(PIP) -e '.[dev]' 2>$(VENV)/pip-errors.log | $(PROGRESS) \
+		|| { grep '^ERROR' $(VENV)/pip-errors.log | cut -c1-300 | tail -n 5; \
+		     echo "venv: pip failed; its whole log is $(VENV)/pip-errors.log"; exit 1; }
 	@touch $(STAMP)
 	@echo "venv: ready; the commands are in $(BIN)/ (tap-pinterest-ads, meltano, pytest, ...)"
 
