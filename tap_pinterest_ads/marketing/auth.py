@@ -52,7 +52,7 @@ class PinterestOAuth(OAuthAuthenticator):
         self.grant: Grant | None = self.store.grant()
         # Basic credentials must not follow a redirect to another host either.
         self._session = OriginBoundSession(settings.api_url, "Pinterest API v5")
-        self.refreshes = 0
+        self._renewing = False
         if settings.access_token:
             self.access_token = settings.access_token
             self.last_refreshed = dt.datetime.now(dt.timezone.utc)
@@ -64,9 +64,19 @@ class PinterestOAuth(OAuthAuthenticator):
     def can_refresh(self) -> bool:
         return bool(self.grant and self.client_id and self.client_secret)
 
-    def invalidate(self) -> None:
-        """The API refused the access token (expired): the next request refreshes first."""
-        self.last_refreshed = None
+    def renew_refused(self) -> bool:
+        """The API refused the access token (expired, revoked): refresh before the retry,
+        unless the token refused is the one a refresh for an earlier refusal just gave."""
+        if not self.can_refresh or self._renewing:
+            return False
+        self._renewing = True
+        self.last_refreshed = None  # the next request refreshes first
+        return True
+
+    def confirm(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """requests' response hook: an accepted token ends a renewal."""
+        if response.ok:
+            self._renewing = False
 
     @property
     def oauth_request_body(self) -> dict[str, Any]:
@@ -91,7 +101,6 @@ class PinterestOAuth(OAuthAuthenticator):
         redaction.install([self.access_token])
         self.expires_in = int(body["expires_in"]) if body.get("expires_in") else None
         self.last_refreshed = requested
-        self.refreshes += 1
         new = body.get("refresh_token")
         if new and self.grant is not None and new != self.grant.refresh_token:
             redaction.install([str(new)])

@@ -62,7 +62,7 @@ class AdGroupsStream(EntityStream):
 
 class KeywordsStream(V5Stream):
     """Full table. Without a filter the API lists only keywords whose parent is the account;
-    those made in Ads Manager hang under ad groups, so each ad group is asked."""
+    those made in Ads Manager hang under ad groups, so each ad group is asked too."""
 
     name = "keywords"
     path = "/ad_accounts/{ad_account_id}/keywords"
@@ -72,9 +72,10 @@ class KeywordsStream(V5Stream):
         self.ad_groups = ad_groups
 
     def query(self, context: Context) -> dict[str, Any]:
-        return {"ad_group_id": context["ad_group_id"]}
+        return {"ad_group_id": context["ad_group_id"]} if "ad_group_id" in context else {}
 
     def read(self, context: Context | None) -> Iterable[dict[str, Any]]:
         assert context is not None
+        yield from self.request_records(context)  # unfiltered: the account's own keywords
         for group in self.ad_groups.ids(context):
             yield from self.request_records({**context, "ad_group_id": group})
