@@ -8,6 +8,7 @@ bookmark - lookback.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import sys
@@ -185,7 +186,8 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
             page_size=int(self.config.get("page_size", 50)),
             page_cap=self.page_cap(),
             known_ids=frozenset(str(i) for i in state.get("known_ids") or ()),
-            resume=Resume.from_state(state.get("resume")) if self.resumable else None,
+            resume=self.saved_resume(context, label),
+            query=self.query_key(context),
         )
         self._walk = walk
         self._context = context
@@ -222,6 +224,26 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
                 self._summaries.append(line)
             else:  # the run is failing: say now what this search spent
                 self.logger.info("summary %s", line)
+
+    def query_key(self, context: Context | None) -> str:
+        """What a resume page number is relative to: the search's filters and sort."""
+        search = self.searches[self._search_name(context)]
+        text = json.dumps([self.sort_field, sorted(search.filters.items())])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def saved_resume(self, context: Context | None, label: str) -> Resume | None:
+        resume = Resume.from_state(self.get_context_state(context).get("resume"))
+        if not self.resumable or resume is None:
+            return None
+        if resume.query != self.query_key(context):
+            self.logger.warning(
+                "%s: the search's filters changed since its walk stopped at page %d; "
+                "walking again from the newest ads",
+                label,
+                resume.page + 1,
+            )
+            return None
+        return resume
 
     def read_tail(self, context: Context | None, walk: ScrollWalk) -> TailRead | None:
         """Undated rows sort at one end of the search; when the walk stopped before the end,
@@ -284,11 +306,21 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
             )
         if tail is not None:
             line += f"; undated tail: {tail.records} read in {tail.pages} pages"
-            line += (
-                ", none could be missed"
-                if tail.saw_every_undated_row
-                else ", more may follow that this run could not see (raise undated_tail_pages)"
-            )
+            if tail.saw_every_undated_row:
+                line += "; undated ads this run could not have seen=0"
+            else:
+                line += "; undated ads this run could not have seen=unknown"
+                self.logger.warning(
+                    "%s: the oldest end of this search holds more than %d page(s) of ads without "
+                    "a parseable %s; new ones among them may be missed: raise "
+                    "`undated_tail_pages`",
+                    walk.label,
+                    tail.pages_allowed,
+                    self.sort_field,
+                )
+        elif self.resumable and walk.stop_reason in {REACHED_BOOKMARK, REACHED_KNOWN}:
+            why = "undated_tail_pages=0" if not self.tail_pages() else "budget spent"
+            line += f"; undated ads this run could not have seen=unknown (no tail read: {why})"
         if walk.complete and not walk.dated and walk.records and start is not None:
             line += f"; start_date not applied: rows carry no {self.sort_field}"
         return line

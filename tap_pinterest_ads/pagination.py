@@ -51,6 +51,7 @@ class Resume:
     last_ids: tuple[str, ...]  # ids of the last page read: they show how far new ads shifted it
     head_ids: tuple[str, ...]  # ids of the walk's first page: a `page` the API ignores echoes them
     newest: str | None  # newest sort value read so far: the bookmark once the walk completes
+    query: str = ""  # the filters and sort the page numbers belong to
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -58,6 +59,7 @@ class Resume:
             "last_ids": list(self.last_ids),
             "head_ids": list(self.head_ids),
             "newest": self.newest,
+            "query": self.query,
         }
 
     @classmethod
@@ -65,12 +67,13 @@ class Resume:
         if not isinstance(raw, Mapping) or not isinstance(raw.get("page"), int):
             return None
         ids = {key: tuple(str(i) for i in raw.get(key) or ()) for key in ("last_ids", "head_ids")}
-        newest = raw.get("newest")
+        newest, query = raw.get("newest"), raw.get("query")
         return cls(
             page=max(0, raw["page"]),
             last_ids=ids["last_ids"],
             head_ids=ids["head_ids"],
             newest=newest if isinstance(newest, str) else None,
+            query=query if isinstance(query, str) else "",
         )
 
 
@@ -100,6 +103,7 @@ class ScrollWalk:
     page_cap: int | None = None
     known_ids: frozenset[str] = frozenset()
     resume: Resume | None = None
+    query: str = ""
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(UTC))
 
     seen: set[str] = field(default_factory=set)
@@ -154,6 +158,7 @@ class ScrollWalk:
             last_ids=self.last_ids,
             head_ids=self.head_ids,
             newest=to_iso(self.newest) if self.newest else None,
+            query=self.query,
         )
 
     def take_page(self, body: Mapping[str, Any], rows: list[Row]) -> list[tuple[Row, Any]]:

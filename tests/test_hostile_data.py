@@ -126,7 +126,7 @@ def test_new_undated_ads_after_the_first_sync_are_loaded(sandbox, config, tmp_pa
     assert second.returncode == 0, second.stderr
     assert added <= ids(second)
     assert set(sandbox.truth()) == ids(first) | ids(second)
-    assert "none could be missed" in second.stderr or undated_sort == "first"
+    assert "undated ads this run could not have seen=0" in second.stderr or undated_sort == "first"
     assert len(api_requests(sandbox.requests())) <= 3
 
 
@@ -140,6 +140,7 @@ def test_undated_tail_can_be_turned_off_and_the_summary_says_what_it_costs(
     second = run_tap(tmp_path / "2", off, state=first.final_state)
     assert second.returncode == 0, second.stderr
     assert not added & ids(second)
+    assert "could not have seen=unknown (no tail read: undated_tail_pages=0)" in second.stderr
     assert all(c["params"]["sortdirection"] == "desc" for c in api_requests(sandbox.requests()))
 
 
@@ -280,3 +281,17 @@ def test_bookmark_is_never_a_date_from_an_unfinished_walk(sandbox, config, tmp_p
     run = run_tap(tmp_path, {**config, "max_requests_per_run": 1})
     assert bookmark(run.final_state).get("replication_key_value") is None
     assert parse_instant(bookmark(run.final_state)["resume"]["newest"]) is not None
+
+
+def test_a_search_whose_filters_changed_does_not_resume_at_a_foreign_page(
+    sandbox, config, tmp_path
+):
+    cut = run_tap(tmp_path / "1", {**config, "max_requests_per_run": 2})
+    assert bookmark(cut.final_state)["resume"]["page"] == 2
+    narrowed = {**config, "searches": [{"name": "all", "mediatype": "video"}]}
+    sandbox.clear_requests()
+    rerun = run_tap(tmp_path / "2", narrowed, cut.final_state)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "filters changed since its walk stopped at page 3" in rerun.stderr
+    assert "page" not in api_requests(sandbox.requests())[0]["params"]
+    assert ids(rerun) == set(sandbox.truth(mediatype="video"))
