@@ -26,6 +26,7 @@ class SandboxProcess:
         seed: int = 42,
         ads: int | None = None,
         quirks: dict[str, Any] | None = None,
+        v5_quirks: dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
         self.args = [sys.executable, "-m", "tap_pinterest_ads.sandbox.server", "--port", "0"]
@@ -36,6 +37,8 @@ class SandboxProcess:
             self.args += [f"--{name.replace('_', '-')}", str(value)]
         for name, value in (quirks or {}).items():
             self.args += ["--quirk", f"{name}={json.dumps(value)}"]
+        for name, value in (v5_quirks or {}).items():
+            self.args += ["--v5-quirk", f"{name}={json.dumps(value)}"]
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
 
@@ -110,6 +113,53 @@ class SandboxProcess:
     def idless(self, **filters: Any) -> int:
         """How many rows matching the filters have no id (hostile null_id/missing_id rows)."""
         return int(self._call("GET", "truth", params=filters)["idless"])
+
+    # -- v5 family -------------------------------------------------------------------------
+    @property
+    def v5_url(self) -> str:
+        """What a tap's `v5_api_url` should be."""
+        return f"{self.url}/v5"
+
+    def v5_state(self) -> dict[str, Any]:
+        """Ad account ids (all, owned, forbidden, without catalogs), counts per entity, the
+        changes advances made, the rate limit and token lifetime."""
+        return dict(self._call("GET", "v5/state"))
+
+    def v5_truth(self, entity: str, **filters: Any) -> list[dict[str, Any]]:
+        """Every row of a tap stream a complete read gives, in id order, as served. `entity` is
+        the stream name; filters: ad_account_id (default: every readable account) and, for
+        campaigns/ad_groups/ads, entity_statuses (default: all five)."""
+        return list(self._call("GET", f"v5/truth/{entity}", params=filters)["items"])
+
+    def v5_tokens(self) -> dict[str, Any]:
+        """Live refresh tokens, live access token count, refreshes, refused grants (code 283),
+        bad client credentials and refreshes sent without continuous_refresh=true."""
+        return dict(self._call("GET", "v5/tokens"))
+
+    def v5_expire_tokens(self) -> int:
+        """Expire every access token now; returns how many were live."""
+        return int(self._call("POST", "v5/expire-tokens")["expired"])
+
+    def v5_revoke_tokens(self) -> None:
+        """Kill every refresh token, as when the user revokes the app."""
+        self._call("POST", "v5/revoke-tokens")
+
+    def v5_requests(self) -> list[dict[str, Any]]:
+        """The v5 request log (never a token: token_id is a hash; form field names only)."""
+        return list(self._call("GET", "v5/requests")["requests"])
+
+    def v5_clear_requests(self) -> None:
+        self._call("DELETE", "v5/requests")
+
+    def v5_configure(self, **settings: Any) -> dict[str, Any]:
+        """Set rate_limit_per_minute and/or token_ttl_seconds; returns both."""
+        return dict(self._call("POST", "v5/config", json=settings))
+
+    def v5_quirks(self, **switches: Any) -> dict[str, Any]:
+        """Set v5 quirk switches (none: just read them); returns every v5 switch's value."""
+        if switches:
+            return dict(self._call("POST", "v5/quirks", json=switches))
+        return dict(self._call("GET", "v5/quirks"))
 
 
 class CaptureServer:

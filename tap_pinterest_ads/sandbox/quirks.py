@@ -27,12 +27,14 @@ CAMEL = {"datefound": "dateFound", "lastseen": "lastSeen"}
 COUNTS = ("likes", "shares", "comments")
 
 
-def validate(switches: Mapping[str, object]) -> dict[str, Any]:
+def validate(
+    switches: Mapping[str, object], table: Mapping[str, tuple[Any, ...]] = QUIRKS
+) -> dict[str, Any]:
     """The switches unchanged, or ValueError naming the first unknown switch or bad value."""
     for name, value in switches.items():
-        allowed = QUIRKS.get(name)
+        allowed = table.get(name)
         if allowed is None:
-            raise ValueError(f"Unknown quirk '{name}'; known: {list(QUIRKS)}")
+            raise ValueError(f"Unknown quirk '{name}'; known: {list(table)}")
         # type() as well as ==, so that 1 is not taken for true nor 400.0 for 400
         if not any(type(value) is type(a) and value == a for a in allowed):
             raise ValueError(

@@ -1,10 +1,14 @@
-"""Local imitation of WinningHunter's Pinterest ads API, for developing and testing the tap.
+"""Local imitation of the two APIs the tap reads, for developing and testing it: WinningHunter's
+Pinterest ad library (``/api/v1``, router in ad_library.py) and Pinterest API v5 (``/v5``,
+package v5/), served by one process with one clock, one fault queue and these control routes.
 
 Run: ``tap-pinterest-ads-sandbox --port 8765 --seed 42`` (or ``python -m
 tap_pinterest_ads.sandbox.server``). Any key starting with ``wh_`` works; ``wh_basic_plan``,
 ``wh_free_plan``, ``wh_upgrade`` and ``wh_no_credits`` trigger the plan and credit errors.
 Flags: ``--seed --ads --rate-limit --credits --scroll-ttl --latency-ms --fault-rate
---fault-seed`` and ``--quirk NAME=VALUE`` (repeatable; VALUE is read as JSON, else a string).
+--fault-seed`` and ``--quirk NAME=VALUE`` (repeatable; VALUE is read as JSON, else a string);
+for v5 ``--v5-rate-limit`` (per minute, default 1000), ``--v5-token-ttl`` (seconds, default
+3600) and ``--v5-quirk NAME=VALUE``. The v5 part is described after the ad-library part below.
 
 API (metered, auth via ``X-API-Key``, ``Authorization: Bearer`` or ``?api_key=``, looked at in
 that order):
@@ -91,6 +95,102 @@ Other assumptions the sandbox makes without a switch: the scroll token is bound 
 and expires (documented messages; TTL unknown, 300 s here); 1 credit per metered request,
 errors with a JSON body keep their charge, 5xx and auth errors are free; ``total`` is capped at
 10000; ``limit`` is honoured on the first request only.
+
+Pinterest API v5 (``v5_api_url=http://127.0.0.1:N/v5``). Shapes, parameters and error bodies
+follow the official spec 5.23.0 (tests/test_sandbox_v5.py validates every answer against it).
+Credentials: client id ``sandbox-client``, secret ``sandbox-secret``, first refresh token
+``sandbox-refresh-0``; ``sandbox-access-0`` is a live access token from startup (for configs
+that preset one). Reset restores all four.
+    POST /v5/oauth/token            form body, HTTP Basic client credentials,
+                                    grant_type=refresh_token, refresh_token=..., (continuous_refresh
+                                    =true). 200 OauthAccessTokenResponseRefresh with a NEW access
+                                    token (expires_in = token TTL) and a NEW refresh token (60-day
+                                    window); the old refresh token dies. A dead or unknown refresh
+                                    token: 400 {"code": 283, "message": "The authorization grant
+                                    is invalid"}; bad client credentials: 401 {"code": 2, ...};
+                                    another grant_type: 400 code 1. Not rate limited.
+    GET /v5/ad_accounts             include_shared_accounts (default true), bookmark, page_size
+    GET /v5/ad_accounts/{id}
+    GET /v5/ad_accounts/{id}/campaigns     campaign_ids, entity_statuses, order, bookmark, page_size
+    GET /v5/ad_accounts/{id}/ad_groups     + ad_group_ids (one id filter per request, else 400)
+    GET /v5/ad_accounts/{id}/ads           + ad_ids
+    GET /v5/ad_accounts/{id}/audiences     ownership_type (OWNED default; RECEIVED: none), order
+    GET /v5/ad_accounts/{id}/customer_lists
+    GET /v5/ad_accounts/{id}/keywords      campaign_id, ad_group_id, ad_group_ids, match_types;
+                                    unfiltered: only keywords whose parent is the ad account
+                                    (the spec's gotcha), so read them per ad group
+    GET /v5/ad_accounts/{id}/conversion_tags   filter_deleted; not paginated ({"items"} only)
+    GET /v5/catalogs, /v5/catalogs/feeds (catalog_id), /v5/catalogs/product_groups (catalog_id,
+                                    feed_id, id): ad_account_id picks that account's catalogs,
+                                    else the token user's (the first account's). Feeds carry
+                                    ``credentials`` (username/password) as the real API does.
+                                    Product groups of an account without a catalog: 409
+                                    {"code": 4182, "message": "Can't access this feature without
+                                    an existing catalog."}; feeds and catalogs: an empty page.
+    GET /v5/boards                  privacy (ALL, PUBLIC, PROTECTED, SECRET, PUBLIC_AND_SECRET)
+    GET /v5/boards/{id}/sections, /v5/boards/{id}/pins (creative_types),
+        /v5/boards/{id}/sections/{sid}/pins: 404 {"code": 404, "message": "Board not found."}
+                                    (or "Board or section not found.") for an unknown id
+    GET /v5/user_account
+Lists answer {"items": [...], "bookmark": str|null}; page_size 1..250, default 25, beyond: 400
+{"code": 1, "message": "Parameter 'page_size' ..."} (keywords: the spec gives no maximum, so
+more is served as 250). The bookmark holds the last id served, so a walk neither skips nor
+repeats a row when objects change or arrive between pages; a garbled one: 400 code 1. Array
+parameters are taken repeated (the spec's form style) or comma-joined. ``entity_statuses``
+(ACTIVE, PAUSED, ARCHIVED, DRAFT, DELETED_DRAFT) defaults to ACTIVE and PAUSED, as the spec says.
+Objects: 4 ad accounts (2 owned by the token user, 2 shared: include_shared_accounts=false hides
+them); the last has permissions ["FINANCE_VIEW"] and every request under it (or naming it in
+ad_account_id) answers 403 {"code": 29, "message": "You are not permitted to access that
+resource."}; an unknown one 404 {"code": 2, "message": "AdAccount not found."}, a malformed one
+400 {"code": 400, "message": "Invalid ad account id"}. About 350 campaigns, 700 ad groups, 2,700
+ads (every status; archiving cascades), 1,300 keywords, audiences (``updated_timestamp``),
+customer lists, conversion tags; 3 catalogs with feeds and product groups on the first two
+accounts, none on the other two; 12 boards with sections and about 250 pins. Entity times are
+unix seconds (``updated_time``), catalog/board/pin times ISO 8601 with Z.
+Every v5 request but the token call needs ``Authorization: Bearer <live access token>``: else 401
+{"code": 2, "message": "Authentication failed."}. Then a sliding one-minute window of the token
+user's requests (rejected ones count): past the limit, 429 {"code": 8, "message": "This request
+exceeded a rate limit..."}. Then the shared fault queue and fault dice (below: each v5 request
+draws like an ad-library one; a fault with "family": "v5" or "ad_library" waits for a request of
+that family): 429 is the code-8 answer with x-ratelimit-remaining 0 and x-ratelimit-reset =
+retry_after; 500/503 answer {"code": 500|503, "message": ...}; timeout, drop, redirect as for the
+ad library; echo_key answers 401 with the bearer token in its message; expire_scroll and pass
+answer normally.
+v5 control routes (under /_sandbox/v5):
+    GET    /state                   account ids (all, owned, forbidden, without catalogs), counts
+                                    per entity, updated/added by advances, rate limit, token TTL
+    GET    /truth/{stream}          {"ids", "items"}: every row of that tap stream (ad_accounts,
+                                    campaigns, ad_groups, ads, audiences, customer_lists,
+                                    keywords, conversion_tags, catalogs, catalogs_feeds,
+                                    catalogs_product_groups, boards, board_sections (+board_id),
+                                    board_pins, board_section_pins, user_account) in id order as
+                                    served; ad_account_id (repeatable; default every readable
+                                    account), entity_statuses (default all five)
+    GET    /tokens                  live refresh tokens, live access tokens, refreshes, refused
+                                    grants, bad client calls, refreshes without continuous_refresh
+    POST   /expire-tokens           every access token expires now (the next call gets 401)
+    POST   /revoke-tokens           every refresh token dies (the next refresh gets 283)
+    GET    /requests                v5 request log (token_id hash, form field names; no token);
+                                    DELETE clears it
+    POST   /config                  rate_limit_per_minute, token_ttl_seconds; returns both
+    GET    /quirks                  the v5 switches below; POST sets some, returns all
+/_sandbox/advance moves the v5 objects too: per day about 3% of campaigns and ad groups, 2% of
+ads and 5% of audiences get a new update time (ACTIVE and PAUSED ones swap status), each
+account gets 1.5 new campaigns (with ad groups, ads and keywords) and the boards 3 new pins.
+/_sandbox/reset restores the v5 universe, tokens, log, window and switches too (config stays).
+v5 quirk switches, default first (ASSUMPTION where the spec and our notes are silent):
+    ratelimit_headers     true: every v5 answer but the token call carries x-ratelimit-limit
+                          ("L, L;w=60"), -remaining and -reset (seconds), the style seen on real
+                          answers (the spec defines none). false: none.
+    refused_grant_status  400: the code-283 refusal's status. ASSUMPTION (a third party saw
+                          400 or 401); 401.
+    default_order         "ASCENDING": by id when a list is asked without ``order`` (and always for
+                          lists without that parameter). ASSUMPTION; "DESCENDING".
+    product_group_time    "s": product groups' created_at/updated_at in seconds, as described.
+                          ASSUMPTION (the spec's example looks like ms); "ms".
+Other v5 assumptions: conversion tags' filter_deleted drops ARCHIVED ones; boards without
+``privacy`` list all three kinds; keywords are never archived in a list (archiving deletes
+one); pin_metrics is always null; the bookmark is not bound to the filters.
 """
 
 from __future__ import annotations
@@ -114,8 +214,12 @@ from starlette.routing import Mount, Route
 from . import ad_library, hostile, quirks
 from .http import HideDrops, checked, json_body, non_negative
 from .state import FAMILIES, FAULT_KINDS, TUNABLE, Sandbox, SandboxConfig, iso
+from .v5 import controls as v5_controls
+from .v5 import routes as v5_routes
+from .v5.state import QUIRKS as V5_QUIRKS
+from .v5.state import V5Config, V5State
 
-__all__ = ["SandboxConfig", "create_app", "main", "run_in_thread", "serve"]
+__all__ = ["SandboxConfig", "V5Config", "create_app", "main", "run_in_thread", "serve"]
 
 
 def _fault(spec: object) -> dict[str, Any]:
@@ -138,10 +242,11 @@ def _fault(spec: object) -> dict[str, Any]:
     return fault
 
 
-def create_app(config: SandboxConfig) -> Starlette:
+def create_app(config: SandboxConfig, v5_config: V5Config | None = None) -> Starlette:
     sandbox = Sandbox(config)
     with sandbox.lock:
         sandbox.universe.ads()  # build the initial universe before the first request
+    v5 = V5State(sandbox, v5_config or V5Config())  # its universe is built on first use
 
     async def advance(request: Request) -> Response:
         data = await json_body(request)
@@ -149,6 +254,7 @@ def create_app(config: SandboxConfig) -> Starlette:
         hours = non_negative(data, "hours", 0)
         with sandbox.lock:
             added = sandbox.advance(days, hours)
+            v5.advance(sandbox.universe.now)
             return JSONResponse(
                 {"now": iso(sandbox.universe.now), "ads": sandbox.universe.count(), "added": added}
             )
@@ -224,15 +330,21 @@ def create_app(config: SandboxConfig) -> Starlette:
     async def reset(request: Request) -> Response:
         with sandbox.lock:
             sandbox.reset()
+            v5.reset()
             return JSONResponse(sandbox.state())
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        if request.url.path.startswith(v5_routes.PREFIX + "/"):  # the v5 error shape
+            body = {"code": exc.status_code, "message": exc.detail}
+            return JSONResponse(body, exc.status_code)
         return JSONResponse({"success": False, "error": exc.detail}, exc.status_code)
 
     return Starlette(
         routes=[
             Mount(ad_library.PREFIX, routes=ad_library.routes(sandbox)),
+            Mount(v5_routes.PREFIX, routes=v5_routes.routes(sandbox, v5)),
+            Mount("/_sandbox/v5", routes=v5_controls.routes(sandbox, v5)),
             Route("/_sandbox/advance", advance, methods=["POST"]),
             Route("/_sandbox/state", state),
             Route("/_sandbox/truth", truth),
@@ -267,9 +379,11 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server(config: SandboxConfig, on_ready: Callable[[], None]) -> _Server:
+def _server(
+    config: SandboxConfig, on_ready: Callable[[], None], v5_config: V5Config | None = None
+) -> _Server:
     uv_config = uvicorn.Config(
-        create_app(config), log_level="warning", access_log=False, lifespan="off"
+        create_app(config, v5_config), log_level="warning", access_log=False, lifespan="off"
     )
     logging.getLogger("uvicorn.error").addFilter(HideDrops())
     return _Server(uv_config, on_ready)
@@ -331,13 +445,31 @@ def main(argv: list[str] | None = None) -> None:
         metavar="NAME=VALUE",
         help="a quirk switch, e.g. date_fields=absent (repeatable)",
     )
+    v5_defaults = V5Config()
+    parser.add_argument("--v5-rate-limit", type=int, default=v5_defaults.rate_limit_per_minute)
+    parser.add_argument("--v5-token-ttl", type=float, default=v5_defaults.token_ttl_seconds)
+    parser.add_argument(
+        "--v5-quirk",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a v5 quirk switch, e.g. default_order=DESCENDING (repeatable)",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.fault_rate <= 1:
         parser.error("--fault-rate must be between 0 and 1")
     try:
         switches = quirks.validate(dict(quirks.parse_flag(flag) for flag in args.quirk))
+        v5_switches = quirks.validate(
+            dict(quirks.parse_flag(flag) for flag in args.v5_quirk), V5_QUIRKS
+        )
     except ValueError as exc:
         parser.error(str(exc))
+    v5_config = V5Config(
+        rate_limit_per_minute=args.v5_rate_limit,
+        token_ttl_seconds=args.v5_token_ttl,
+        quirks=v5_switches,
+    )
     config = SandboxConfig(
         seed=args.seed,
         ads=args.ads,
@@ -360,7 +492,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.flush()
 
     with suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C after shutting down cleanly
-        _server(config, announce).run(sockets=[sock])
+        _server(config, announce, v5_config).run(sockets=[sock])
 
 
 if __name__ == "__main__":

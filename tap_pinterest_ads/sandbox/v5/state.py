@@ -1,0 +1,184 @@
+"""Mutable v5 state: the universe (built on first use), tokens, the rate window, switches and
+the request log. Shares the lock, clock, fault queue and fault dice of the ad-library Sandbox."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from .. import quirks as quirk_rules
+from ..state import LOG_SIZE, WINDOW_SECONDS, Outcome, Sandbox, iso
+from .auth import AUTH_FAILED, Tokens
+from .data import V5Universe
+
+QUIRKS: dict[str, tuple[Any, ...]] = {
+    "ratelimit_headers": (True, False),
+    "refused_grant_status": (400, 401),
+    "default_order": ("ASCENDING", "DESCENDING"),
+    "product_group_time": ("s", "ms"),
+}
+DEFAULTS = {name: values[0] for name, values in QUIRKS.items()}
+TUNABLE: dict[str, type[int] | type[float]] = {
+    "rate_limit_per_minute": int,
+    "token_ttl_seconds": float,
+}
+RATE_LIMITED = {
+    "code": 8,
+    "message": "This request exceeded a rate limit. This can happen if the client exceeds one\n"
+    "of the published rate limits within a short time window.",
+}
+SECRET_PARAMS = ("access_token", "refresh_token", "client_secret", "code")
+
+
+@dataclass
+class V5Config:
+    rate_limit_per_minute: int = 1000  # org_read's standard limit; ads_read allows more
+    token_ttl_seconds: float = 3600
+    quirks: dict[str, Any] | None = None  # switches that differ from the defaults
+
+
+def token_id(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+class V5State:
+    def __init__(self, sandbox: Sandbox, config: V5Config) -> None:
+        self.sandbox = sandbox
+        startup_quirks = quirk_rules.validate(config.quirks or {}, QUIRKS)
+        self.startup = replace(config, quirks={**DEFAULTS, **startup_quirks})
+        self.config = replace(self.startup)
+        self.quirks: dict[str, Any] = dict(self.startup.quirks or {})
+        self.tokens = Tokens(sandbox.config.seed)
+        self.window: deque[float] = deque()
+        self.log: deque[dict[str, Any]] = deque(maxlen=LOG_SIZE)
+        self.seq = 0
+        self._universe: V5Universe | None = None
+        self.clock_steps: list[int] = []  # every advance since the start, replayed on first use
+        self.changes = {"v5_updated": 0, "v5_added": 0}
+        self.tokens.reset(sandbox.epoch, self.config.token_ttl_seconds)
+
+    @property
+    def universe(self) -> V5Universe:
+        """Built at the start clock on first use (the sandbox starts fast), then advanced."""
+        if self._universe is None:
+            start = int(self.sandbox.startup.start.timestamp())
+            self._universe = V5Universe(self.sandbox.config.seed, start)
+            for step in self.clock_steps:
+                self._universe.advance(step)
+        return self._universe
+
+    def reset(self) -> None:
+        self._universe = None
+        self.clock_steps.clear()
+        self.changes = dict.fromkeys(self.changes, 0)
+        self.quirks = dict(self.startup.quirks or {})
+        self.tokens.reset(self.sandbox.epoch, self.config.token_ttl_seconds)
+        self.window.clear()
+        self.log.clear()
+        self.seq = 0
+
+    def advance(self, now: datetime) -> None:
+        step = int(now.timestamp())
+        self.clock_steps.append(step)
+        if self._universe is not None:
+            for name, count in self._universe.advance(step).items():
+                self.changes[name] += count
+
+    def set_quirks(self, switches: dict[str, Any]) -> dict[str, Any]:
+        self.quirks.update(quirk_rules.validate(switches, QUIRKS))
+        return dict(self.quirks)
+
+    def state(self) -> dict[str, Any]:
+        universe = self.universe
+        return {
+            "now": iso(self.sandbox.universe.now),
+            "ad_accounts": [a.row["id"] for a in universe.accounts],
+            "owned_ad_accounts": [a.row["id"] for a in universe.accounts if a.owned],
+            "forbidden_ad_accounts": [a.row["id"] for a in universe.accounts if not a.readable],
+            "no_catalog_ad_accounts": [
+                account_id
+                for account_id, owned in universe.catalogs.items()
+                if not owned["catalogs"]
+            ],
+            "counts": universe.counts(),
+            **self.changes,
+            "rate_limit_per_minute": self.config.rate_limit_per_minute,
+            "token_ttl_seconds": self.config.token_ttl_seconds,
+        }
+
+    # -- metering ------------------------------------------------------------------------
+    def admit(self, bearer: str | None) -> Outcome | None:
+        """Bearer check, then the per-minute window (the token user's; rejected calls count)."""
+        if not self.tokens.valid(bearer):
+            return Outcome(401, dict(AUTH_FAILED))
+        now = time.monotonic()
+        while self.window and self.window[0] <= now - WINDOW_SECONDS:
+            self.window.popleft()
+        self.window.append(now)
+        if len(self.window) > self.config.rate_limit_per_minute:
+            return Outcome(429, dict(RATE_LIMITED))
+        return None
+
+    def rate_headers(self, outcome: Outcome, retry_after: int | None = None) -> None:
+        """The IETF-draft style headers seen on real v5 answers; the spec defines none."""
+        if not self.quirks["ratelimit_headers"]:
+            return
+        limit = self.config.rate_limit_per_minute
+        now = time.monotonic()
+        reset = math.ceil(self.window[0] + WINDOW_SECONDS - now) if self.window else 60
+        outcome.headers.update(
+            {
+                "x-ratelimit-limit": f"{limit}, {limit};w=60",
+                "x-ratelimit-remaining": str(max(0, limit - len(self.window))),
+                "x-ratelimit-reset": str(max(1, retry_after if retry_after is not None else reset)),
+            }
+        )
+
+    def injected(
+        self, fault: dict[str, Any] | None, path: str, query: str, bearer: str
+    ) -> Outcome | None:
+        """A fault's canned answer in the v5 error shape (timeout, drop, pass: none)."""
+        kind = fault["kind"] if fault else None
+        if fault and kind == "429":
+            outcome = Outcome(429, dict(RATE_LIMITED))
+            self.rate_headers(outcome, fault["retry_after"])
+            outcome.headers["x-ratelimit-remaining"] = "0"
+            return outcome
+        if kind in ("500", "503"):
+            message = "Internal server error" if kind == "500" else "Service unavailable"
+            return Outcome(int(kind), {"code": int(kind), "message": message})
+        if fault and kind == "redirect":
+            location = fault["to"] + path + (f"?{query}" if query else "")
+            return Outcome(302, {}, headers={"Location": location})
+        if kind == "echo_key":
+            return Outcome(
+                401, {"code": 2, "message": f"Authentication failed for token '{bearer}'"}
+            )
+        return None
+
+    def record(
+        self,
+        request: dict[str, Any],
+        outcome: Outcome,
+        fault: dict[str, Any] | None,
+    ) -> None:
+        self.seq += 1
+        self.log.append(
+            {
+                "seq": self.seq,
+                "at": iso(datetime.now(self.sandbox.universe.now.tzinfo)),
+                **request,
+                "status": outcome.status,
+                "rows": outcome.rows,
+                "fault": fault["kind"] if fault else None,
+            }
+        )
+
+
+def loggable(params: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {k: ["[redacted]"] if k in SECRET_PARAMS else v for k, v in params.items()}
