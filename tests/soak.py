@@ -52,6 +52,7 @@ from tap_pinterest_ads.sandbox.control import SandboxProcess
 from tests.tapio import TAP, api_requests
 
 API_KEY = "wh_soak_9e2b_SECRET_51d7"
+STREAM = "pinterest_ads"  # its records carry the search that emitted them
 # Filters on fields an ad keeps for life (see the module docstring).
 SEARCH_POOL: list[dict[str, Any]] = [
     {"name": "all"},
@@ -65,6 +66,7 @@ SEARCH_POOL: list[dict[str, Any]] = [
 PAGE_SIZES = (10, 20, 25, 50)
 MAX_RUNS = 20  # a trial that has not completed by then is reported as incomplete
 MAX_KILLS = 4
+BUDGET_STOP = "max_requests_per_run reached"  # the tap's words for a walk cut short by budget
 RUN_TIMEOUT = 300  # seconds; a run past it is killed and reported as hung
 # Quirk trials take these in turn (`POST /_sandbox/quirks`); `faults` and `budget` add what
 # makes the switch matter (a scroll error to answer, a walk that must continue by page).
@@ -173,6 +175,10 @@ def messages(lines: list[str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.startswith("{") and line.endswith("\n")]
 
 
+def is_ad(message: dict[str, Any]) -> bool:
+    return message["type"] == "RECORD" and message["stream"] == STREAM
+
+
 def committed(run: Run) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Records a target would have committed, and the STATE to resume from (None: none seen).
 
@@ -183,15 +189,13 @@ def committed(run: Run) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     states = [i for i, m in enumerate(parsed) if m["type"] == "STATE"]
     state = parsed[states[-1]]["value"] if states else None
     end = len(parsed) if run.returncode == 0 else (states[-1] + 1 if states else 0)
-    records = [m["record"] for m in parsed[:end] if m["type"] == "RECORD"]
+    records = [m["record"] for m in parsed[:end] if is_ad(m)]
     return records, state
 
 
 def duplicates_within(run: Run) -> int:
     keys = [
-        (m["record"].get("search_name"), m["record"].get("id"))
-        for m in messages(run.lines)
-        if m["type"] == "RECORD"
+        (m["record"]["search_name"], m["record"]["id"]) for m in messages(run.lines) if is_ad(m)
     ]
     return len(keys) - len(set(keys))
 
@@ -337,7 +341,7 @@ def run_trial(trial: Trial, args: argparse.Namespace) -> Result:
     result.setup = trial_plan.describe()
     result.group = " ".join([trial.kind, quirk_label(trial_plan.quirks)]).strip()
     rng = random.Random(f"{trial.seed}:{trial.name}:runs")
-    searches, config, budget = trial_plan.searches, trial_plan.config, trial_plan.budget
+    searches, config = trial_plan.searches, trial_plan.config
     with (
         workdir(args.keep, trial) as tmp,
         SandboxProcess(
@@ -353,7 +357,6 @@ def run_trial(trial: Trial, args: argparse.Namespace) -> Result:
             sandbox.add_faults({"kind": "echo_key"})
         loaded: dict[str, set[str]] = collections.defaultdict(set)
         state: dict[str, Any] | None = None
-        logged = 0
         syncs = rng.randint(1, 3)  # scheduled syncs: each one runs until a run completes
         while result.runs < MAX_RUNS and result.syncs < syncs:
             between_runs(sandbox, rng, trial_plan, first=not result.runs)
@@ -361,8 +364,6 @@ def run_trial(trial: Trial, args: argparse.Namespace) -> Result:
             kill = plan_kill(trial, rng, result.kills, expected)
             run = run_tap(Path(tmp) / f"run{result.runs}", config, state, kill)
             result.runs += 1
-            calls = api_requests(sandbox.requests())
-            spent, logged = len(calls) - logged, len(calls)
             records, new_state = committed(run)
             for record in records:
                 loaded[record["search_name"]].add(record["id"])
@@ -375,7 +376,7 @@ def run_trial(trial: Trial, args: argparse.Namespace) -> Result:
             elif run.returncode:
                 result.failed_runs += 1
                 result.notes.append(f"run {result.runs} exit {run.returncode}: {last_line(run)}")
-            elif budget is None or spent < budget:  # a spent budget may have cut the walk
+            elif BUDGET_STOP not in run.stderr:  # else the next run goes on with the walk
                 result.syncs += 1
         result.complete = result.syncs == syncs
         if not result.complete:
@@ -387,17 +388,20 @@ def run_trial(trial: Trial, args: argparse.Namespace) -> Result:
         )
         log = api_requests(sandbox.requests())
         result.requests = len(log)
-        result.faults = sum(1 for entry in log if entry.get("fault"))
+        result.faults = sum(entry.get("fault") not in (None, "pass") for entry in log)
         sandbox.configure(fault_rate=0)
+        lost_ids: dict[str, list[str]] = {}
         for search in searches:
             lost = set(sandbox.truth(**filters_of(search))) - loaded[search["name"]]
             if lost:
+                lost_ids[search["name"]] = sorted(lost)
                 undated = lost & undated_ids(sandbox, search)
                 result.lost_undated += len(undated)
                 result.lost_dated += len(lost - undated)
                 result.notes.append(
                     f"{search['name']}: lost {len(lost - undated)} dated, {len(undated)} undated"
                 )
+        (Path(tmp) / "lost.json").write_text(json.dumps(lost_ids))  # for --keep
     result.seconds = time.perf_counter() - started
     return result
 
