@@ -72,7 +72,7 @@ class PinterestHTTPStream(RESTStream[TToken], Generic[TToken]):
 
     @functools.cached_property
     def requests_session(self) -> requests.Session:
-        session = OriginBoundSession(self.url_base, self.resources.label)
+        session = OriginBoundSession(self.resources)
         session.hooks["response"].append(self._count_answer)
         return session
 
@@ -116,6 +116,7 @@ class PinterestHTTPStream(RESTStream[TToken], Generic[TToken]):
                         error,
                         api=self.resources.label,
                         url=self.url_base,
+                        setting=self.resources.url_setting,
                         tries=self.tries - tries_before,
                         seconds=time.monotonic() - started,
                         timeout=self.timeout,

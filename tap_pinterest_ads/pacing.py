@@ -58,3 +58,4 @@ class ApiResources:
     pacer: Pacer
     budget: RequestBudget
     label: str = "API"  # how messages name it: "Could not reach the ad-library API at ..."
+    url_setting: str = "api_url"  # the setting base_url comes from, named in messages

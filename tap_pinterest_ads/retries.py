@@ -89,7 +89,14 @@ def trouble(exception: BaseException, timeout: float) -> str:
 
 
 def give_up_message(
-    exception: BaseException, *, api: str, url: str, tries: int, seconds: float, timeout: float
+    exception: BaseException,
+    *,
+    api: str,
+    url: str,
+    setting: str,
+    tries: int,
+    seconds: float,
+    timeout: float,
 ) -> str:
     """One line: which API, which setting, what happened, what to do."""
     what = trouble(exception, timeout)
@@ -97,15 +104,15 @@ def give_up_message(
     response = _response(exception)
     if response is None:
         return (
-            f"Could not reach the {api} at {url} (`api_url`): {what} {spent}. "
-            "Check `api_url` and your network, then rerun."
+            f"Could not reach the {api} at {url} (`{setting}`): {what} {spent}. "
+            f"Check `{setting}` and your network, then rerun."
         )
     if response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
         return (
-            f"The {api} at {url} (`api_url`) kept answering {what} {spent}: another client may "
+            f"The {api} at {url} (`{setting}`) kept answering {what} {spent}: another client may "
             "share this key's rate limit. Lower `requests_per_minute` or rerun later."
         )
     return (
-        f"The {api} at {url} (`api_url`) kept answering {what} {spent}: the service is in "
+        f"The {api} at {url} (`{setting}`) kept answering {what} {spent}: the service is in "
         "trouble, not your settings. Rerun later."
     )

@@ -8,10 +8,14 @@ the run with a clear error, before anything is sent there.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
 from singer_sdk.exceptions import FatalAPIError
+
+if TYPE_CHECKING:
+    from tap_pinterest_ads.pacing import ApiResources
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -32,21 +36,21 @@ def origin_text(url: str) -> str:
 
 
 class OriginBoundSession(requests.Session):
-    def __init__(self, base_url: str, label: str) -> None:
+    def __init__(self, resources: ApiResources) -> None:
         super().__init__()
-        self.base_url = base_url
-        self.label = label
+        self.resources = resources
 
     def rebuild_auth(
         self, prepared_request: requests.PreparedRequest, response: requests.Response
     ) -> None:
         # requests' hook for each redirect hop, called before the hop is sent.
-        target = str(prepared_request.url)
-        if origin(target) != origin(self.base_url):
+        target, api = str(prepared_request.url), self.resources
+        if origin(target) != origin(api.base_url):
             raise CrossOriginRedirectError(
-                f"The {self.label} at {self.base_url} (`api_url`) answered {response.status_code} "
-                f"with a redirect to {origin_text(target)}, another origin: the tap sends the key "
-                "only to the origin of `api_url`, so it stopped there. If the API has moved, "
-                "set `api_url` to its new address."
+                f"The {api.label} at {api.base_url} (`{api.url_setting}`) answered "
+                f"{response.status_code} with a redirect to {origin_text(target)}, another "
+                f"origin: the tap sends credentials only to the origin of `{api.url_setting}`, "
+                f"so it stopped there. If the API has moved, set `{api.url_setting}` to its new "
+                "address."
             )
         super().rebuild_auth(prepared_request, response)
