@@ -187,7 +187,7 @@ def test_the_tap_run_directly_ends_with_its_summary(newcomer: Newcomer) -> None:
     direct = ran(newcomer, ".venv/bin/tap-pinterest-ads --config")
     assert direct.returncode == 0, direct.stderr[-2000:]
     assert "summary pinterest_ads" in direct.stderr
-    assert (newcomer.clone / "output.jsonl").stat().st_size > 0
+    assert (newcomer.clone / "output" / "messages.jsonl").stat().st_size > 0
 
 
 def test_meltano_dev_loads_into_the_local_postgres(newcomer: Newcomer) -> None:
