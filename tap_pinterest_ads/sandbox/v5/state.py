@@ -124,20 +124,20 @@ class V5State:
             return Outcome(429, dict(RATE_LIMITED))
         return None
 
-    def rate_headers(self, outcome: Outcome, retry_after: int | None = None) -> None:
-        """The IETF-draft style headers seen on real v5 answers; the spec defines none."""
+    def rate_headers(self, outcome: Outcome) -> None:
+        """The IETF-draft style headers seen on real v5 answers (the spec defines none); a
+        fault's own values stay."""
         if not self.quirks["ratelimit_headers"]:
             return
         limit = self.config.rate_limit_per_minute
         now = time.monotonic()
         reset = math.ceil(self.window[0] + WINDOW_SECONDS - now) if self.window else 60
-        outcome.headers.update(
-            {
-                "x-ratelimit-limit": f"{limit}, {limit};w=60",
-                "x-ratelimit-remaining": str(max(0, limit - len(self.window))),
-                "x-ratelimit-reset": str(max(1, retry_after if retry_after is not None else reset)),
-            }
-        )
+        for name, value in (
+            ("x-ratelimit-limit", f"{limit}, {limit};w=60"),
+            ("x-ratelimit-remaining", str(max(0, limit - len(self.window)))),
+            ("x-ratelimit-reset", str(max(1, reset))),
+        ):
+            outcome.headers.setdefault(name, value)
 
     def injected(
         self, fault: dict[str, Any] | None, path: str, query: str, bearer: str
@@ -145,10 +145,9 @@ class V5State:
         """A fault's canned answer in the v5 error shape (timeout, drop, pass: none)."""
         kind = fault["kind"] if fault else None
         if fault and kind == "429":
-            outcome = Outcome(429, dict(RATE_LIMITED))
-            self.rate_headers(outcome, fault["retry_after"])
-            outcome.headers["x-ratelimit-remaining"] = "0"
-            return outcome
+            reset = str(max(1, fault["retry_after"]))
+            headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset}
+            return Outcome(429, dict(RATE_LIMITED), headers=headers)
         if kind in ("500", "503"):
             message = "Internal server error" if kind == "500" else "Service unavailable"
             return Outcome(int(kind), {"code": int(kind), "message": message})
