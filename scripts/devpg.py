@@ -40,7 +40,8 @@ def main() -> None:
         address = cluster.start()
     except RuntimeError as error:
         said = [line for line in str(error).splitlines() if line.strip()]
-        raise SystemExit(f"make pg: {' '.join(said[:3])} (log: {DIRECTORY}/server.log)") from None
+        why = [line for line in said if "FATAL" in line or "ERROR" in line] or said[1:3]
+        raise SystemExit(f"make pg: {said[0]} {' '.join(why[:2])}") from None
     print(
         f"PostgreSQL on {address.host}:{address.port} (user postgres, database postgres, any "
         f"password), data in {DIRECTORY}; `make pg-stop` removes it"
