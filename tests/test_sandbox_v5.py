@@ -20,7 +20,7 @@ from tap_pinterest_ads.sandbox.v5.auth import (
 from tap_pinterest_ads.sandbox.v5.data import STATUSES
 
 SEED = 31
-EVERY = {"entity_statuses": list(STATUSES)}
+EVERY: dict[str, Any] = {"entity_statuses": list(STATUSES)}
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,9 @@ def routes(sandbox: Sandbox) -> list[Route]:
             await asyncio.sleep(sandbox.config.latency_ms / 1000)
         with sandbox.lock:
             outcome = sandbox.admit(call.key)
-            fault = sandbox.next_fault(FAMILY, call.has_scroll) if outcome is None else None
+            fault = (
+                sandbox.next_fault(FAMILY, call.path, call.has_scroll) if outcome is None else None
+            )
         if outcome is None and call.key:
             if fault and fault["kind"] == "timeout":
                 await asyncio.sleep(fault["seconds"])

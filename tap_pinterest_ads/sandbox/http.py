@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from .state import Outcome
+from .state import FAMILIES, FAULT_KINDS, Outcome
 
 DROP_MESSAGE = "ASGI callable returned without completing response."
 
@@ -69,3 +69,27 @@ def checked(action: Callable[[], Any], status: int = 400) -> Any:
         return action()
     except ValueError as exc:
         raise HTTPException(status, str(exc)) from None
+
+
+def parse_fault(spec: object) -> dict[str, Any]:
+    if not isinstance(spec, dict) or spec.get("kind") not in FAULT_KINDS:
+        raise HTTPException(400, f"Each fault needs a kind in {list(FAULT_KINDS)}")
+    fault: dict[str, Any] = {"kind": spec["kind"]}
+    if "family" in spec:
+        if spec["family"] not in FAMILIES:
+            raise HTTPException(400, f"A fault's 'family' must be one of {list(FAMILIES)}")
+        fault["family"] = spec["family"]
+    if "path" in spec:
+        if not isinstance(spec["path"], str) or not spec["path"].startswith("/"):
+            raise HTTPException(400, "A fault's 'path' must be a path prefix such as /v5/oauth")
+        fault["path"] = spec["path"]
+    if fault["kind"] == "429":
+        fault["retry_after"] = int(non_negative(spec, "retry_after", 1))
+    if fault["kind"] == "timeout":
+        fault["seconds"] = non_negative(spec, "seconds", 3)
+    if fault["kind"] == "redirect":
+        to = spec.get("to")
+        if not isinstance(to, str) or not to.startswith(("http://", "https://")):
+            raise HTTPException(400, "A redirect fault needs 'to', an http(s) origin")
+        fault["to"] = to.rstrip("/")
+    return fault

@@ -29,6 +29,9 @@ Control routes (no auth, no credits, no rate limit):
     POST   /_sandbox/expire-scrolls invalidate every outstanding scroll token
     POST   /_sandbox/faults         {"faults": [{"kind": K, ...}]}: queued, one per admitted API
                                     request, ahead of random faults; GET lists, DELETE clears.
+                                    Optional "family" ("ad_library" or "v5") and "path" (a
+                                    path prefix, e.g. "/v5/oauth/token"): the fault waits for
+                                    the first request that matches; the others pass it by.
                                     K: "429" (+"retry_after", default 1), "500", "503" (neither
                                     charged), "timeout" (+"seconds", default 3: a late but
                                     normal answer), "drop" (half a body, then the socket
@@ -150,12 +153,12 @@ unix seconds (``updated_time``), catalog/board/pin times ISO 8601 with Z.
 Every v5 request but the token call needs ``Authorization: Bearer <live access token>``: else 401
 {"code": 2, "message": "Authentication failed."}. Then a sliding one-minute window of the token
 user's requests (rejected ones count): past the limit, 429 {"code": 8, "message": "This request
-exceeded a rate limit..."}. Then the shared fault queue and fault dice (below: each v5 request
-draws like an ad-library one; a fault with "family": "v5" or "ad_library" waits for a request of
-that family): 429 is the code-8 answer with x-ratelimit-remaining 0 and x-ratelimit-reset =
-retry_after; 500/503 answer {"code": 500|503, "message": ...}; timeout, drop, redirect as for the
-ad library; echo_key answers 401 with the bearer token in its message; expire_scroll and pass
-answer normally.
+exceeded a rate limit..."}. Then the shared fault queue and fault dice (each v5 request draws
+like an ad-library one, the token call included; "family"/"path" aim a queued fault): 429 is
+the code-8 answer with x-ratelimit-remaining 0 and x-ratelimit-reset = retry_after; 500/503
+answer {"code": 500|503, "message": ...}; timeout, drop, redirect as for the ad library;
+echo_key answers 401 with the bearer token in its message; expire_scroll and pass answer
+normally.
 v5 control routes (under /_sandbox/v5):
     GET    /state                   account ids (all, owned, forbidden, without catalogs), counts
                                     per entity, updated/added by advances, rate limit, token TTL
@@ -202,7 +205,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -212,34 +214,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from . import ad_library, hostile, quirks
-from .http import HideDrops, checked, json_body, non_negative
-from .state import FAMILIES, FAULT_KINDS, TUNABLE, Sandbox, SandboxConfig, iso
+from .http import HideDrops, checked, json_body, non_negative, parse_fault
+from .state import TUNABLE, Sandbox, SandboxConfig, iso
 from .v5 import controls as v5_controls
 from .v5 import routes as v5_routes
 from .v5.state import QUIRKS as V5_QUIRKS
 from .v5.state import V5Config, V5State
 
 __all__ = ["SandboxConfig", "V5Config", "create_app", "main", "run_in_thread", "serve"]
-
-
-def _fault(spec: object) -> dict[str, Any]:
-    if not isinstance(spec, dict) or spec.get("kind") not in FAULT_KINDS:
-        raise HTTPException(400, f"Each fault needs a kind in {list(FAULT_KINDS)}")
-    fault: dict[str, Any] = {"kind": spec["kind"]}
-    if "family" in spec:
-        if spec["family"] not in FAMILIES:
-            raise HTTPException(400, f"A fault's 'family' must be one of {list(FAMILIES)}")
-        fault["family"] = spec["family"]
-    if fault["kind"] == "429":
-        fault["retry_after"] = int(non_negative(spec, "retry_after", 1))
-    if fault["kind"] == "timeout":
-        fault["seconds"] = non_negative(spec, "seconds", 3)
-    if fault["kind"] == "redirect":
-        to = spec.get("to")
-        if not isinstance(to, str) or not to.startswith(("http://", "https://")):
-            raise HTTPException(400, "A redirect fault needs 'to', an http(s) origin")
-        fault["to"] = to.rstrip("/")
-    return fault
 
 
 def create_app(config: SandboxConfig, v5_config: V5Config | None = None) -> Starlette:
@@ -289,7 +271,7 @@ def create_app(config: SandboxConfig, v5_config: V5Config | None = None) -> Star
         queued = data.get("faults", [])
         if not isinstance(queued, list):
             raise HTTPException(400, "'faults' must be a list")
-        parsed = [_fault(f) for f in queued]
+        parsed = [parse_fault(f) for f in queued]
         with sandbox.lock:
             if request.method == "DELETE":
                 sandbox.faults.clear()

@@ -222,11 +222,11 @@ class Sandbox:
             429, {**body, "retry_after": retry_after}, headers={"Retry-After": str(retry_after)}
         )
 
-    def next_fault(self, family: str, has_scroll: bool = False) -> dict[str, Any] | None:
-        """The first queued fault for this API family (or for any), else with probability
-        fault_rate a random one from the seeded dice."""
+    def next_fault(self, family: str, path: str, has_scroll: bool = False) -> dict[str, Any] | None:
+        """The first queued fault for this request (one may name an API family and a path
+        prefix), else with probability fault_rate a random one from the seeded dice."""
         for index, queued in enumerate(self.faults):
-            if queued.get("family", family) == family:
+            if queued.get("family", family) == family and path.startswith(queued.get("path", "")):
                 del self.faults[index]
                 return queued
         if not self.config.fault_rate or self.dice.random() >= self.config.fault_rate:

@@ -73,9 +73,9 @@ class Api:
         given = {name: ids for name, ids in sent.items() if ids is not None}
         if len(given) > 1:
             raise invalid(f"Provide only one of {list(filters)}, not {sorted(given)}")
-        field = {"campaign_ids": "campaign_id", "ad_group_ids": "ad_group_id"}
+        field = {"campaign_ids": "campaign_id", "ad_group_ids": "ad_group_id", "ad_ids": "id"}
         for name, ids in given.items():
-            key = field.get(name, "id")
+            key = "id" if name == filters[-1] else field[name]  # the last one: the kind's own
             rows = [r for r in rows if r[key] in ids]
         return self._page([r for r in rows if r["status"] in wanted], params)
 
@@ -224,7 +224,7 @@ def routes(sandbox: Sandbox, v5: V5State) -> list[Route]:
             await asyncio.sleep(sandbox.config.latency_ms / 1000)
         with sandbox.lock:
             outcome = v5.admit(bearer) if bearer_needed else None
-            fault = sandbox.next_fault(FAMILY) if outcome is None else None
+            fault = sandbox.next_fault(FAMILY, request.url.path) if outcome is None else None
         if outcome is None:
             if fault and fault["kind"] == "timeout":
                 await asyncio.sleep(fault["seconds"])
