@@ -49,7 +49,7 @@ bench: venv
 sandbox: venv
 	$(BIN)/tap-pinterest-ads-sandbox --port 8765 --seed 42 --rate-limit 6000
 
-## make pg: the throwaway PostgreSQL the `dev` environment loads into (127.0.0.1:55432)
+## make pg: the throwaway PostgreSQL the `dev` environment loads into (127.0.0.1:15432)
 pg: venv
 	@$(BIN)/python scripts/devpg.py start
 

@@ -18,7 +18,9 @@ sys.path.insert(0, str(ROOT))  # tests/pg.py runs the test clusters too: one way
 
 from tests.pg import PgCluster, server_bindir  # noqa: E402
 
-PORT = int(os.environ.get("DEV_PG_PORT", "55432"))  # the port meltano.yml's dev env names
+# The port meltano.yml's dev environment names; below the ephemeral range (32768+), so no
+# client connection can be holding it.
+PORT = int(os.environ.get("DEV_PG_PORT", "15432"))
 DIRECTORY = Path(tempfile.gettempdir()) / f"tap-pinterest-ads-pg-{PORT}"
 
 

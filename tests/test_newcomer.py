@@ -30,7 +30,7 @@ from tests.pg import server_bindir
 pytestmark = [pytest.mark.meltano, pytest.mark.postgres]
 
 EXTRACTOR = "tap-pinterest-ads"
-PORTS = {"sandbox": 8765, "dev PostgreSQL": 55432}  # fixed by README's commands
+PORTS = {"sandbox": 8765, "dev PostgreSQL": 15432}  # fixed by README's commands
 _BLOCK = re.compile(
     r"<!-- newcomer(?P<background>: background)? -->\n```\w*\n(?P<body>.*?)```", re.S
 )
@@ -190,14 +190,14 @@ def test_the_tap_run_directly_ends_with_its_summary(newcomer: Newcomer) -> None:
 
 
 def test_meltano_dev_loads_into_the_local_postgres(newcomer: Newcomer) -> None:
-    assert "127.0.0.1:55432" in ran(newcomer, "make pg ").stdout
+    assert "127.0.0.1:15432" in ran(newcomer, "make pg ").stdout
     run = ran(newcomer, "meltano run")
     assert not run.tap_lines("error") and not run.tap_lines("critical")
     assert any("summary pinterest_ads" in line.message for line in run.tap_lines("info"))
     models = ran(newcomer, "transform/models.sql")
     assert "pinterest_ad_snapshots not loaded yet" in models.stderr
     count = newcomer.run(
-        "psql -h 127.0.0.1 -p 55432 -U postgres -d postgres -tAc "
+        "psql -h 127.0.0.1 -p 15432 -U postgres -d postgres -tAc "
         "'SELECT count(*) FROM pinterest_ads.new_ads_per_day'"
     )
     assert count.returncode == 0 and int(count.stdout) > 0

@@ -1,7 +1,7 @@
 -- Analyst models over the tables tap-pinterest-ads loads (PostgreSQL).
 -- Plain views, created beside the tables: run with the load schema on the search path, e.g. for
 -- the Meltano `dev` environment (`make pg`, schema pinterest_ads):
---   PGOPTIONS='-c search_path=pinterest_ads' psql -h 127.0.0.1 -p 55432 -U postgres -d postgres \
+--   PGOPTIONS='-c search_path=pinterest_ads' psql -h 127.0.0.1 -p 15432 -U postgres -d postgres \
 --     -v ON_ERROR_STOP=1 -f transform/models.sql
 -- The views over pinterest_ad_snapshots (opt-in stream) are created once that table exists; until
 -- then a NOTICE says they were skipped, and rerunning this file after a snapshot sync adds them.
