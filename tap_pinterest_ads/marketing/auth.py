@@ -51,7 +51,7 @@ class PinterestOAuth(OAuthAuthenticator):
         self.store = TokenStore(settings.token_store_path, settings.refresh_token)
         self.grant: Grant | None = self.store.grant()
         # Basic credentials must not follow a redirect to another host either.
-        self._session = OriginBoundSession(settings.api_url, "Pinterest API v5")
+        self._session = OriginBoundSession(resources)
         self._renewing = False
         if settings.access_token:
             self.access_token = settings.access_token

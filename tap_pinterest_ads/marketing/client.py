@@ -99,6 +99,7 @@ class V5Family:
             pacer=self.pacer,
             budget=RequestBudget(),
             label="Pinterest API v5",
+            url_setting="v5_api_url",
         )
 
     @cached_property

@@ -67,10 +67,13 @@ class Flattener:
         merged: dict[str, Any] = {}
         properties: dict[str, Any] = {}
         for part in parts:
+            # A field (or array items) in two parts, e.g. retail and hotel `filters`: both.
+            for name, sub in part.get("properties", {}).items():
+                properties[name] = {"allOf": [properties[name], sub]} if name in properties else sub
+            if "items" in part and "items" in merged:
+                merged["items"] = {"allOf": [merged["items"], part["items"]]}
             for key, value in part.items():
-                if key == "properties":
-                    properties.update(value)
-                elif key not in merged and key not in ("allOf", "oneOf", "anyOf"):
+                if key not in merged and key not in ("properties", "allOf", "oneOf", "anyOf"):
                     merged[key] = value
         if properties:
             merged["properties"] = properties
@@ -104,7 +107,7 @@ def stream_schema(spec: dict[str, Any], stream: str) -> dict[str, Any]:
     flattener = Flattener(spec)
     operation = spec["paths"][OPERATIONS[stream]]["get"]
     body = flattener.merge(operation["responses"]["200"]["content"]["application/json"]["schema"])
-    schema = flattener.json_schema(body["properties"]["items"]["items"])
+    schema = flattener.json_schema(flattener.merge(body["properties"]["items"])["items"])
     schema["type"] = "object"
     for name in REMOVED.get(stream, ()):
         schema["properties"].pop(name, None)
