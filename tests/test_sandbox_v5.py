@@ -305,12 +305,16 @@ def test_faults_apply_to_v5_and_can_name_their_family(sb: SandboxProcess) -> Non
             headers={"Authorization": f"Bearer {FIRST_ACCESS_TOKEN}"},
             timeout=0.5,
         )
+    sb.add_faults({"kind": "500", "path": "/v5/oauth/token"})
+    assert get(sb, "/user_account").status_code == 200  # the fault waits for the token call
+    assert refresh(sb, FIRST_REFRESH_TOKEN).status_code == 500
+    assert sb.v5_tokens()["refresh_tokens"] == [FIRST_REFRESH_TOKEN]  # nothing was spent
     sb.add_faults({"kind": "echo_key"})
     echoed = get(sb, "/user_account")
     assert echoed.status_code == 401 and FIRST_ACCESS_TOKEN in echoed.json()["message"]
     time.sleep(2)  # the timed-out request finishes and logs
     kinds = [e["fault"] for e in sb.v5_requests()]
-    assert kinds.count("500") == 1 and "timeout" in kinds and "drop" in kinds
+    assert kinds.count("500") == 2 and "timeout" in kinds and "drop" in kinds
     assert FIRST_ACCESS_TOKEN not in requests.get(f"{sb.url}/_sandbox/v5/requests", timeout=5).text
 
 
@@ -377,3 +381,22 @@ def test_startup_is_quick_and_the_universe_is_built_on_first_use() -> None:
         assert get(proc, "/user_account").status_code == 200
         built = time.monotonic() - first
     assert ready < 3 and built < 2, (ready, built)
+
+
+def test_v5_cli_flags() -> None:
+    options = {"v5_rate_limit": 2, "v5_token_ttl": 5}
+    quirks = {"default_order": "DESCENDING", "refused_grant_status": 401}
+    with SandboxProcess(seed=SEED, ads=60, v5_quirks=quirks, **options) as proc:
+        state = proc.v5_state()
+        assert (state["rate_limit_per_minute"], state["token_ttl_seconds"]) == (2, 5)
+        assert proc.v5_quirks() == {
+            "ratelimit_headers": True,
+            "product_group_time": "s",
+            **quirks,
+        }
+        assert refresh(proc, FIRST_REFRESH_TOKEN).json()["expires_in"] == 5
+        ids = [a["id"] for a in get(proc, "/ad_accounts").json()["items"]]
+        assert ids == sorted(ids, key=int, reverse=True)
+        assert [get(proc, "/user_account").status_code for _ in range(2)] == [200, 429]
+    with pytest.raises(RuntimeError, match="did not start"):
+        SandboxProcess(seed=SEED, v5_quirks={"default_order": "SIDEWAYS"}).__enter__()
