@@ -285,6 +285,8 @@ def test_every_v5_answer_validates_against_the_spec(spec: Spec, sb: SandboxProce
             )
     for kind in ("catalogs", "catalogs/feeds", "catalogs/product_groups"):
         _walk(spec, sb, f"/{kind}", f"/{kind}", token)
+    for kind in ("catalogs_feeds", "catalogs_product_groups"):  # both variants were served
+        assert {r["catalog_type"] for r in sb.v5_truth(kind)} == {"RETAIL", "HOTEL"}
     for privacy in ("ALL", "PUBLIC", "PROTECTED", "SECRET", "PUBLIC_AND_SECRET"):
         _walk(spec, sb, "/boards", "/boards", token, privacy=privacy)
     boards = _walk(spec, sb, "/boards", "/boards", token, page_size=5)

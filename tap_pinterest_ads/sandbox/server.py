@@ -147,9 +147,10 @@ ad_account_id) answers 403 {"code": 29, "message": "You are not permitted to acc
 resource."}; an unknown one 404 {"code": 2, "message": "AdAccount not found."}, a malformed one
 400 {"code": 400, "message": "Invalid ad account id"}. About 350 campaigns, 700 ad groups, 2,700
 ads (every status; archiving cascades), 1,300 keywords, audiences (``updated_timestamp``),
-customer lists, conversion tags; 3 catalogs with feeds and product groups on the first two
-accounts, none on the other two; 12 boards with sections and about 250 pins. Entity times are
-unix seconds (``updated_time``), catalog/board/pin times ISO 8601 with Z.
+customer lists, conversion tags; catalogs with feeds and product groups on the first two
+accounts (RETAIL ones and a HOTEL one, each with its type's fields), none on the other two; 12
+boards with sections and about 250 pins. Entity times are unix seconds (``updated_time``),
+catalog/board/pin times ISO 8601 with Z.
 Every v5 request but the token call needs ``Authorization: Bearer <live access token>``: else 401
 {"code": 2, "message": "Authentication failed."}. Then a sliding one-minute window of the token
 user's requests (rejected ones count): past the limit, 429 {"code": 8, "message": "This request

@@ -131,23 +131,24 @@ class Maker:
             "configs": {"aem_enabled": self.rng.random() < 0.5, "md_frequency": 1},
         }
 
-    def catalog(self) -> Row:
+    def catalog(self, catalog_type: str) -> Row:
         created, updated = self._times(self.now - 2 * YEAR)
         return {
             "id": self._id("catalog"),
             "name": f"{self._words()} catalog",
-            "catalog_type": "RETAIL",
+            "catalog_type": catalog_type,
             "created_at": iso(created),
             "updated_at": iso(updated),
         }
 
     def feed(self, catalog: Row, number: int) -> Row:
+        """A feed of the catalog's type, with the fields the spec gives that type."""
         created, updated = self._times(self.now - YEAR)
         secured = self.rng.random() < 0.7
-        return {
+        feed = {
             "id": self._id("feed"),
             "name": f"{catalog['name']} feed {number}",
-            "catalog_type": "RETAIL",
+            "catalog_type": catalog["catalog_type"],
             "format": self.rng.choice(("TSV", "CSV", "XML")),
             "location": f"https://feeds.example.com/{catalog['id']}/{number}.csv",
             "status": self.rng.choice(("ACTIVE", "ACTIVE", "INACTIVE")),
@@ -167,10 +168,26 @@ class Maker:
             "created_at": iso(created),
             "updated_at": iso(updated),
         }
+        if catalog["catalog_type"] == "HOTEL":  # no country or availability; names its catalog
+            del feed["default_availability"], feed["default_country"]
+            feed["catalog_id"] = catalog["id"]
+        return feed
 
     def product_group(self, catalog: Row, feed: Row) -> Row:
         created, updated = self._times(self.now - YEAR)
         skus = [f"sku-{self.rng.randint(1000, 9999)}" for _ in range(self.rng.randint(1, 4))]
+        if catalog["catalog_type"] == "HOTEL":  # the spec's hotel groups: no feed, status, locale
+            return {
+                "id": self._id("product_group"),
+                "name": f"{self._words()} stays",
+                "description": None,
+                "filters": {"any_of": [{"HOTEL_ID": {"values": skus, "negated": False}}]},
+                "catalog_id": catalog["id"],
+                "catalog_type": "HOTEL",
+                "type": "MERCHANT_CREATED",
+                "created_at": created,
+                "updated_at": updated,
+            }
         return {
             "id": self._id("product_group"),
             "name": f"{self._words()} group",

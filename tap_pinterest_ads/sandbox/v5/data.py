@@ -16,10 +16,10 @@ DEFAULT_STATUSES = ("ACTIVE", "PAUSED")  # the spec's default for entity_statuse
 # Per ad account: campaigns at the start, the token user's permissions, catalogs. The first
 # two are owned by the token user, the others shared with it; the last one it cannot read.
 ACCOUNTS: tuple[dict[str, Any], ...] = (
-    {"campaigns": 150, "permissions": ["OWNER"], "readable": True, "catalogs": 2},
-    {"campaigns": 110, "permissions": ["OWNER"], "readable": True, "catalogs": 1},
-    {"campaigns": 70, "permissions": ["ANALYST"], "readable": True, "catalogs": 0},
-    {"campaigns": 20, "permissions": ["FINANCE_VIEW"], "readable": False, "catalogs": 0},
+    {"campaigns": 150, "permissions": ["OWNER"], "readable": True, "catalogs": ("RETAIL", "HOTEL")},
+    {"campaigns": 110, "permissions": ["OWNER"], "readable": True, "catalogs": ("RETAIL",)},
+    {"campaigns": 70, "permissions": ["ANALYST"], "readable": True, "catalogs": ()},
+    {"campaigns": 20, "permissions": ["FINANCE_VIEW"], "readable": False, "catalogs": ()},
 )
 OWNED = 2
 BOARDS = 12
@@ -107,8 +107,8 @@ class V5Universe(Maker):
         for _ in range(self.rng.randint(8, 14)):
             tables["audiences"].append(self._audience(account_id, self.now - YEAR))
         self.catalogs[account_id] = {kind: [] for kind in CATALOG_KINDS}
-        for _ in range(spec["catalogs"]):
-            self._catalog(account_id)
+        for catalog_type in spec["catalogs"]:
+            self._catalog(account_id, catalog_type)
 
     def _audience(self, account_id: str, since: int) -> Row:
         tables = self.tables[account_id]
@@ -118,9 +118,9 @@ class V5Universe(Maker):
         }
         return self.audience(account_id, since, sources)
 
-    def _catalog(self, account_id: str) -> None:
+    def _catalog(self, account_id: str, catalog_type: str) -> None:
         owned = self.catalogs[account_id]
-        catalog = self.catalog()
+        catalog = self.catalog(catalog_type)
         owned["catalogs"].append(catalog)
         for number in range(1, self.rng.randint(1, 2) + 1):
             feed = self.feed(catalog, number)

@@ -150,7 +150,7 @@ class Api:
             ("catalog_id", pages.single_id(params, "catalog_id")),
             ("feed_id", pages.single_id(params, "feed_id")),
         ):
-            rows = [r for r in rows if value is None or r[name] == value]
+            rows = [r for r in rows if value is None or r.get(name) == value]
         rows = [r for r in rows if ids is None or r["id"] in ids]
         body = self._page(rows, params, ordered=False)
         if self.v5.quirks["product_group_time"] == "ms":
