@@ -120,9 +120,11 @@ def main() -> None:
 
     show()
     show(f"DuckDB {DATABASE.name}, schema {SCHEMA}")
-    show(f"  {'table':<24}{'rows':>8}{'distinct ids':>14}")
-    for name, rows, ids in table_counts():
-        show(f"  {name:<24}{rows:>8}{ids:>14}")
+    counts = table_counts()
+    width = max(len(name) for name, _, _ in [("table", 0, 0), *counts]) + 2
+    show(f"  {'table':<{width}}{'rows':>8}{'distinct ids':>14}")
+    for name, rows, ids in counts:
+        show(f"  {name:<{width}}{rows:>8}{ids:>14}")
     missing = len(set(truth) - second.ads.keys())
     show(f"  sandbox truth: {len(truth)} ads" + (f", {missing} not loaded" if missing else ""))
     if missing:
