@@ -400,3 +400,18 @@ def test_v5_cli_flags() -> None:
         assert [get(proc, "/user_account").status_code for _ in range(2)] == [200, 429]
     with pytest.raises(RuntimeError, match="did not start"):
         SandboxProcess(seed=SEED, v5_quirks={"default_order": "SIDEWAYS"}).__enter__()
+
+
+def test_a_redirect_fault_points_elsewhere_with_the_query(sb: SandboxProcess) -> None:
+    sb.add_faults({"kind": "redirect", "to": "http://127.0.0.2:9", "family": "v5"})
+    headers = {"Authorization": f"Bearer {FIRST_ACCESS_TOKEN}"}
+    resp = requests.get(
+        f"{sb.v5_url}/boards",
+        params={"page_size": 5},
+        headers=headers,
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert resp.status_code == 302
+    assert resp.headers["location"] == "http://127.0.0.2:9/v5/boards?page_size=5"
+    assert not any(h.startswith("x-ratelimit") for h in resp.headers)

@@ -15,7 +15,7 @@ Params = dict[str, list[str]]  # every value of each query parameter, in the ord
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 250
 MAX_IDS = 250
-_DIGITS = re.compile(r"^\d{1,18}$")
+DIGITS = re.compile(r"^\d{1,18}$")
 
 
 class ApiError(Exception):
@@ -45,7 +45,7 @@ def id_filter(params: Params, name: str, limit: int = MAX_IDS) -> set[str] | Non
         return None
     if not values or len(values) > limit:
         raise invalid(f"Parameter '{name}' must hold 1 to {limit} ids (got {len(values)})")
-    bad = next((v for v in values if not _DIGITS.match(v)), None)
+    bad = next((v for v in values if not DIGITS.match(v)), None)
     if bad is not None:
         raise invalid(f"'{name}' value '{bad}' must match the pattern: ^\\d+$")
     return set(values)
@@ -53,7 +53,7 @@ def id_filter(params: Params, name: str, limit: int = MAX_IDS) -> set[str] | Non
 
 def single_id(params: Params, name: str) -> str | None:
     value = one(params, name)
-    if value is not None and not _DIGITS.match(value):
+    if value is not None and not DIGITS.match(value):
         raise invalid(f"'{name}' value '{value}' must match the pattern: ^\\d+$")
     return value
 

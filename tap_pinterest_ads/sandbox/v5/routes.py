@@ -43,7 +43,7 @@ class Api:
         return paginate(rows, params, self.v5.quirks["default_order"], **options)
 
     def _account(self, account_id: str | None) -> Account:
-        if account_id is None or not pages._DIGITS.match(account_id):
+        if account_id is None or not pages.DIGITS.match(account_id):
             raise ApiError(400, 400, "Invalid ad account id")
         account = self.v5.universe.account(account_id)
         if account is None:
@@ -65,28 +65,29 @@ class Api:
         return self._account(path["ad_account_id"]).row
 
     def _entities(
-        self, params: Params, path: dict[str, str], kind: str, filters: tuple[str, ...]
+        self, params: Params, path: dict[str, str], kind: str, filters: dict[str, str]
     ) -> dict[str, Any]:
+        """`filters`: each id-list parameter this list takes and the row field it matches."""
         rows = self._table(path, kind)
         wanted = pages.statuses(params)
         sent = {name: pages.id_filter(params, name) for name in filters}
         given = {name: ids for name, ids in sent.items() if ids is not None}
         if len(given) > 1:
             raise invalid(f"Provide only one of {list(filters)}, not {sorted(given)}")
-        field = {"campaign_ids": "campaign_id", "ad_group_ids": "ad_group_id", "ad_ids": "id"}
         for name, ids in given.items():
-            key = "id" if name == filters[-1] else field[name]  # the last one: the kind's own
-            rows = [r for r in rows if r[key] in ids]
+            rows = [r for r in rows if r[filters[name]] in ids]
         return self._page([r for r in rows if r["status"] in wanted], params)
 
     def campaigns(self, params: Params, path: dict[str, str]) -> dict[str, Any]:
-        return self._entities(params, path, "campaigns", ("campaign_ids",))
+        return self._entities(params, path, "campaigns", {"campaign_ids": "id"})
 
     def ad_groups(self, params: Params, path: dict[str, str]) -> dict[str, Any]:
-        return self._entities(params, path, "ad_groups", ("campaign_ids", "ad_group_ids"))
+        filters = {"campaign_ids": "campaign_id", "ad_group_ids": "id"}
+        return self._entities(params, path, "ad_groups", filters)
 
     def ads(self, params: Params, path: dict[str, str]) -> dict[str, Any]:
-        return self._entities(params, path, "ads", ("campaign_ids", "ad_group_ids", "ad_ids"))
+        filters = {"campaign_ids": "campaign_id", "ad_group_ids": "ad_group_id", "ad_ids": "id"}
+        return self._entities(params, path, "ads", filters)
 
     def audiences(self, params: Params, path: dict[str, str]) -> dict[str, Any]:
         rows = self._table(path, "audiences")
