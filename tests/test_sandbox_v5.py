@@ -309,9 +309,11 @@ def test_faults_apply_to_v5_and_can_name_their_family(sb: SandboxProcess) -> Non
     assert get(sb, "/user_account").status_code == 200  # the fault waits for the token call
     assert refresh(sb, FIRST_REFRESH_TOKEN).status_code == 500
     assert sb.v5_tokens()["refresh_tokens"] == [FIRST_REFRESH_TOKEN]  # nothing was spent
-    sb.add_faults({"kind": "echo_key"})
+    sb.add_faults({"kind": "echo_key"}, {"kind": "echo_key"})
     echoed = get(sb, "/user_account")
     assert echoed.status_code == 401 and FIRST_ACCESS_TOKEN in echoed.json()["message"]
+    echoed = refresh(sb, FIRST_REFRESH_TOKEN)
+    assert echoed.status_code == 401 and FIRST_REFRESH_TOKEN in echoed.json()["message"]
     time.sleep(2)  # the timed-out request finishes and logs
     kinds = [e["fault"] for e in sb.v5_requests()]
     assert kinds.count("500") == 2 and "timeout" in kinds and "drop" in kinds

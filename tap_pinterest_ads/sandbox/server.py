@@ -158,8 +158,8 @@ exceeded a rate limit..."}. Then the shared fault queue and fault dice (each v5 
 like an ad-library one, the token call included; "family"/"path" aim a queued fault): 429 is
 the code-8 answer with x-ratelimit-remaining 0 and x-ratelimit-reset = retry_after; 500/503
 answer {"code": 500|503, "message": ...}; timeout, drop, redirect as for the ad library;
-echo_key answers 401 with the bearer token in its message; expire_scroll and pass answer
-normally.
+echo_key answers 401 with the bearer token (the token call: the refresh token) in its message;
+expire_scroll and pass answer normally.
 v5 control routes (under /_sandbox/v5):
     GET    /state                   account ids (all, owned, forbidden, without catalogs), counts
                                     per entity, updated/added by advances, rate limit, token TTL

@@ -215,27 +215,31 @@ def routes(sandbox: Sandbox, v5: V5State) -> list[Route]:
     api = Api(v5)
 
     async def serve(
-        request: Request, answer: Callable[[Params], Outcome], bearer_needed: bool
+        request: Request,
+        answer: Callable[[Params], Outcome],
+        token_call: dict[str, Any] | None = None,
     ) -> Response:
+        """Bearer check and rate window (not for the token call), fault, answer, log.
+        `token_call`: what the log keeps of a token call (never a value), and the refresh
+        token an echo_key fault echoes."""
         params = _params(request)
         auth = request.headers.get("authorization", "")
         bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+        secret = token_call.pop("secret") if token_call else bearer
         epoch = sandbox.epoch
         if sandbox.config.latency_ms:
             await asyncio.sleep(sandbox.config.latency_ms / 1000)
         with sandbox.lock:
-            outcome = v5.admit(bearer) if bearer_needed else None
+            outcome = v5.admit(bearer) if token_call is None else None
             fault = sandbox.next_fault(FAMILY, request.url.path) if outcome is None else None
         if outcome is None:
             if fault and fault["kind"] == "timeout":
                 await asyncio.sleep(fault["seconds"])
             with sandbox.lock:
-                query = request.url.query
-                outcome = v5.injected(fault, request.url.path, query, bearer or "") or answer(
-                    params
-                )
+                path, query = request.url.path, request.url.query
+                outcome = v5.injected(fault, path, query, secret or "") or answer(params)
         with sandbox.lock:
-            if bearer_needed and outcome.status != 302:
+            if token_call is None and outcome.status != 302:
                 v5.rate_headers(outcome)
             if sandbox.epoch == epoch:
                 entry = {
@@ -243,8 +247,9 @@ def routes(sandbox: Sandbox, v5: V5State) -> list[Route]:
                     "path": request.url.path,
                     "params": loggable(params),
                     "token_id": token_id(bearer) if bearer else None,
+                    **(token_call or {}),
                 }
-                v5.record(entry | getattr(request.state, "extra", {}), outcome, fault)
+                v5.record(entry, outcome, fault)
         return respond(outcome, fault)
 
     def endpoint(handler: Handler) -> Callable[[Request], Any]:
@@ -256,7 +261,7 @@ def routes(sandbox: Sandbox, v5: V5State) -> list[Route]:
                     return Outcome(exc.status, exc.body)
                 return Outcome(200, body, rows=len(body.get("items", [body])))
 
-            return await serve(request, answer, bearer_needed=True)
+            return await serve(request, answer)
 
         return run
 
@@ -264,10 +269,11 @@ def routes(sandbox: Sandbox, v5: V5State) -> list[Route]:
         raw = (await request.body()).decode("utf-8", "replace")
         form = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
         auth = request.headers.get("authorization", "")
-        request.state.extra = {
+        seen = {
             "form_fields": sorted(form),
             "basic_auth": auth[:6].lower() == "basic ",
             "continuous_refresh": form.get("continuous_refresh"),
+            "secret": form.get("refresh_token", ""),
         }
 
         def answer(params: Params) -> Outcome:
@@ -275,7 +281,7 @@ def routes(sandbox: Sandbox, v5: V5State) -> list[Route]:
                 auth, form, v5.config.token_ttl_seconds, v5.quirks["refused_grant_status"]
             )
 
-        return await serve(request, answer, bearer_needed=False)
+        return await serve(request, answer, seen)
 
     account = "/ad_accounts/{ad_account_id}"
     board = "/boards/{board_id}"

@@ -140,7 +140,7 @@ class V5State:
             outcome.headers.setdefault(name, value)
 
     def injected(
-        self, fault: dict[str, Any] | None, path: str, query: str, bearer: str
+        self, fault: dict[str, Any] | None, path: str, query: str, secret: str
     ) -> Outcome | None:
         """A fault's canned answer in the v5 error shape (timeout, drop, pass: none)."""
         kind = fault["kind"] if fault else None
@@ -156,7 +156,7 @@ class V5State:
             return Outcome(302, {}, headers={"Location": location})
         if kind == "echo_key":
             return Outcome(
-                401, {"code": 2, "message": f"Authentication failed for token '{bearer}'"}
+                401, {"code": 2, "message": f"Authentication failed for token '{secret}'"}
             )
         return None
 
