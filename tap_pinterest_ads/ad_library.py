@@ -16,10 +16,10 @@ from collections.abc import Iterable
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
-from singer_sdk import Stream
+from singer_sdk import Stream, metrics
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
@@ -488,6 +488,16 @@ class PinterestAdSnapshotsStream(AdLibraryStream):
         return record
 
 
+_QUIET_METRICS = logging.getLogger("tap_pinterest_ads.quiet_metrics")
+_QUIET_METRICS.setLevel(logging.WARNING)
+Meter = TypeVar("Meter", bound=metrics.Meter)
+
+
+def _quiet(meter: Meter) -> Meter:
+    meter.logger = _QUIET_METRICS
+    return meter
+
+
 class PinterestAdSearchMatchesStream(Stream):
     """Which searches matched an ad, from the pages pinterest_ads already read: no credits.
 
@@ -506,6 +516,14 @@ class PinterestAdSearchMatchesStream(Stream):
         self.run_started = to_iso(dt.datetime.now(UTC))
         # One child sync per page would otherwise log its start every page.
         self.logger.setLevel(logging.WARNING)
+
+    # A child sync per page would log two METRIC lines per page; pinterest_ads' own counts
+    # already tell the run's story.
+    def get_record_counter(self, **kwargs: Any) -> metrics.Counter:
+        return _quiet(super().get_record_counter(**kwargs))
+
+    def get_sync_timer(self) -> metrics.Timer:
+        return _quiet(super().get_sync_timer())
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         assert context is not None

@@ -333,8 +333,9 @@ class ScrollPaginator(BaseAPIPaginator[str | None]):
         return self.walk.stop_reason is None
 
     def continue_if_empty(self, response: requests.Response) -> bool:
-        # A page whose rows were all skipped (no id) is not the end of the search.
-        return self.walk.stop_reason is None
+        # A page whose rows were all skipped (no id) is not the end of the search; `advance`
+        # then ends the walk when it is over (the SDK's own stop would log a misleading line).
+        return True
 
     def get_next(self, response: requests.Response) -> str | None:
         return self.walk.scroll
