@@ -192,9 +192,10 @@ v5 quirk switches, default first (ASSUMPTION where the spec and our notes are si
                           lists without that parameter). ASSUMPTION; "DESCENDING".
     product_group_time    "s": product groups' created_at/updated_at in seconds, as described.
                           ASSUMPTION (the spec's example looks like ms); "ms".
-Other v5 assumptions: conversion tags' filter_deleted drops ARCHIVED ones; boards without
-``privacy`` list all three kinds; keywords are never archived in a list (archiving deletes
-one); pin_metrics is always null; the bookmark is not bound to the filters.
+Other v5 assumptions: summary_status follows the clock (RUNNING, NOT_STARTED, COMPLETED) without
+moving updated_time, being derived; conversion tags' filter_deleted drops ARCHIVED ones; boards
+without ``privacy`` list all three kinds; keywords are never archived in a list (archiving
+deletes one); pin_metrics is always null; the bookmark is not bound to the filters.
 """
 
 from __future__ import annotations

@@ -298,7 +298,8 @@ class V5Universe(Maker):
                 for row in self.rng.sample(
                     rows, min(len(rows), _count(self.rng, len(rows) * share * days))
                 ):
-                    touched += self._touch(kind, row, then)
+                    self._touch(kind, row, then)
+                    touched += 1
             for _ in range(_count(self.rng, NEW_CAMPAIGNS_PER_DAY * days)):
                 self._campaign(account_id, then)
                 added += 1
@@ -312,10 +313,8 @@ class V5Universe(Maker):
                         self._summarise(row)  # a campaign may start or end as the clock moves
         return {"v5_updated": touched, "v5_added": added}
 
-    def _touch(self, kind: str, row: Row, since: int) -> int:
-        field = updated_field(kind)
-        row[field] = self.rng.randint(since + 1, self.now)
+    def _touch(self, kind: str, row: Row, since: int) -> None:
+        row[updated_field(kind)] = self.rng.randint(since + 1, self.now)
         if kind in ENTITY_KINDS and row["status"] in ("ACTIVE", "PAUSED"):
             row["status"] = "PAUSED" if row["status"] == "ACTIVE" else "ACTIVE"
             self._summarise(row)
-        return 1
