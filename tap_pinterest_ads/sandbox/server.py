@@ -183,9 +183,9 @@ ads and 5% of audiences get a new update time (ACTIVE and PAUSED ones swap statu
 account gets 1.5 new campaigns (with ad groups, ads and keywords) and the boards 3 new pins.
 /_sandbox/reset restores the v5 universe, tokens, log, window and switches too (config stays).
 v5 quirk switches, default first (ASSUMPTION where the spec and our notes are silent):
-    ratelimit_headers     true: every v5 answer but the token call carries x-ratelimit-limit
-                          ("L, L;w=60"), -remaining and -reset (seconds), the style seen on real
-                          answers (the spec defines none). false: none.
+    ratelimit_headers     true: every v5 answer but the token call's and a redirect carries
+                          x-ratelimit-limit ("L, L;w=60"), -remaining and -reset (seconds), the
+                          style seen on real answers (the spec defines none). false: none.
     refused_grant_status  400: the code-283 refusal's status. ASSUMPTION (a third party saw
                           400 or 401); 401.
     default_order         "ASCENDING": by id when a list is asked without ``order`` (and always for
@@ -195,7 +195,9 @@ v5 quirk switches, default first (ASSUMPTION where the spec and our notes are si
 Other v5 assumptions: summary_status follows the clock (RUNNING, NOT_STARTED, COMPLETED) without
 moving updated_time, being derived; conversion tags' filter_deleted drops ARCHIVED ones; boards
 without ``privacy`` list all three kinds; keywords are never archived in a list (archiving
-deletes one); pin_metrics is always null; the bookmark is not bound to the filters.
+deletes one); pin_metrics is always null; the bookmark is not bound to the filters; the codes
+and messages of bad client credentials, an unknown or malformed ad account, a bad parameter and
+500/503 (the spec gives their shape, {"code", "message"}, not always their values).
 """
 
 from __future__ import annotations
