@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from typing import Any
 
 import backoff
@@ -17,10 +18,17 @@ from tap_pinterest_ads.client import json_body
 from tap_pinterest_ads.marketing.settings import V5Settings
 from tap_pinterest_ads.marketing.tokens import Grant, TokenStore
 from tap_pinterest_ads.pacing import ApiResources
-from tap_pinterest_ads.retries import MAX_TRIES, RETRIABLE, wait_generator
+from tap_pinterest_ads.retries import (
+    MAX_TRIES,
+    RETRIABLE,
+    ApiUnavailableError,
+    give_up_message,
+    wait_generator,
+)
 from tap_pinterest_ads.session import OriginBoundSession
 
 REFUSED_GRANT = 283
+TOKEN_TIMEOUT = 60
 logger = logging.getLogger("tap-pinterest-ads")
 
 
@@ -53,6 +61,7 @@ class PinterestOAuth(OAuthAuthenticator):
         # Basic credentials must not follow a redirect to another host either.
         self._session = OriginBoundSession(resources)
         self._renewing = False
+        self.tries = 0
         if settings.access_token:
             self.access_token = settings.access_token
             self.last_refreshed = dt.datetime.now(dt.timezone.utc)
@@ -105,7 +114,7 @@ class PinterestOAuth(OAuthAuthenticator):
         if new and self.grant is not None and new != self.grant.refresh_token:
             redaction.install([str(new)])
             self.store.save(str(new))
-            self.grant = Grant(str(new), f"the token store `token_store_path` {self.store.path}")
+            self.grant = Grant(str(new), self.store.source)
             if self.store.path is None:
                 logger.warning(
                     "Pinterest rotated the v5 refresh token, and without `token_store_path` the "
@@ -117,15 +126,30 @@ class PinterestOAuth(OAuthAuthenticator):
         post = backoff.on_exception(
             wait_generator, RETRIABLE, max_tries=MAX_TRIES, jitter=None, logger=None
         )(self._post)
-        return post()
+        started, tries_before = time.monotonic(), self.tries
+        try:
+            return post()
+        except RETRIABLE as error:  # the same one line as the streams' give-up
+            raise ApiUnavailableError(
+                give_up_message(
+                    error,
+                    api=self.resources.label,
+                    url=self.resources.base_url,
+                    setting=self.resources.url_setting,
+                    tries=self.tries - tries_before,
+                    seconds=time.monotonic() - started,
+                    timeout=TOKEN_TIMEOUT,
+                )
+            ) from None
 
     def _post(self) -> dict[str, Any]:
         self.resources.pacer.wait()
+        self.tries += 1
         response = self._session.post(
             self.auth_endpoint,
             data=self.oauth_request_body,
             auth=(str(self.client_id), str(self.client_secret)),
-            timeout=60,
+            timeout=TOKEN_TIMEOUT,
         )
         self.resources.budget.spend()
         if response.status_code == 429 or response.status_code >= 500:

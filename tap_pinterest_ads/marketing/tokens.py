@@ -33,6 +33,13 @@ class TokenStore:
         self.config_digest = digest(config_token)
         self.config_token = config_token
 
+    @property
+    def source(self) -> str:
+        """Where a rotated token lives, for the message when Pinterest refuses it."""
+        if self.path is None:
+            return "this run's last refresh (not kept: `token_store_path` is not set)"
+        return f"the token store `token_store_path` {self.path}"
+
     def _stored(self) -> dict[str, str] | None:
         if self.path is None or not self.path.is_file():
             return None
@@ -50,7 +57,7 @@ class TokenStore:
             self.config_digest is None or stored.get("seeded_from") == self.config_digest
         )
         if stored is not None and usable:
-            return Grant(stored["refresh_token"], f"the token store `token_store_path` {self.path}")
+            return Grant(stored["refresh_token"], self.source)
         if self.config_token:
             return Grant(self.config_token, "the `refresh_token` setting")
         return None
