@@ -45,6 +45,19 @@ class _UnsortedNotice(logging.Filter):
 logging.getLogger("singer_sdk").addFilter(_UnsortedNotice())
 
 
+class _QuietSkips(logging.Filter):
+    """Drops the SDK's 'Skipping deselected stream' line for each stream of a family that sits
+    the run out: the family's own line says it, and why, once."""
+
+    def __init__(self, names: set[str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        skip = str(record.msg).startswith("Skipping deselected stream")
+        return not (skip and isinstance(record.args, tuple) and record.args[0] in self.names)
+
+
 class AccountForbiddenError(FatalAPIError):
     """403 for one ad account: that account is skipped, the run goes on."""
 
@@ -74,12 +87,14 @@ class V5Family:
         self.account_reader: Callable[[], Iterable[dict[str, Any]]] | None = None
         self.skipped: set[str] = set()
         self.ad_groups: dict[str, list[str]] = {}  # ad account -> every ad group id read
+        self.names: set[str] = set()  # the family's streams, filled in as they are built
 
     def enabled(self) -> bool:
         if configured(self.tap.config):
             return True
         if not self._announced:
             self._announced = True
+            self.logger.addFilter(_QuietSkips(self.names))
             self.logger.info(
                 "Pinterest API v5 streams skipped: no v5 credentials (`client_id`, "
                 "`client_secret`, `refresh_token`) are set."
@@ -146,6 +161,7 @@ class V5Stream(PinterestHTTPStream[str | None]):
     def __init__(self, tap: Tap, *, family: V5Family) -> None:
         super().__init__(tap, resources=family.resources, schema=load_schema(self.name))
         self.family = family
+        family.names.add(self.name)
 
     @property
     def partitions(self) -> list[dict[str, Any]] | None:
