@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import random
 import re
 import shutil
@@ -54,6 +55,9 @@ def fresh_tree(tree: Path, commit: str) -> None:
     subprocess.run(["tar", "-x", "-C", str(tree)], stdin=archive.stdout, check=True)
     if archive.wait():
         raise SystemExit(f"git archive {commit} failed")
+    # The probe's own test-ordering plugin, also for commits older than it.
+    (tree / "tests" / "mutation").mkdir(parents=True, exist_ok=True)
+    shutil.copy(HERE / "order.py", tree / "tests" / "mutation" / "order.py")
 
 
 def selection_name(args: argparse.Namespace) -> str:
@@ -187,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         print(report(session, None))
         return 0
     fresh_tree(tree, commit)
+    os.environ["MUTATION_DURATIONS"] = str(base / "durations.json")  # order.py: the baseline's
     if not session.exists():
         prepare(args, tree, session, config)
     started = time.perf_counter()
