@@ -23,6 +23,8 @@ from tap_pinterest_ads.config_checks import (
     secret_values,
     warn_unknown_settings,
 )
+from tap_pinterest_ads.marketing.settings import V5_PROPERTIES, configured
+from tap_pinterest_ads.marketing.streams import v5_streams
 from tap_pinterest_ads.pacing import ApiResources, Pacer, RequestBudget
 from tap_pinterest_ads.settings import DEFAULT_API_URL, FILTERS, check_api_url, parse_searches
 
@@ -109,6 +111,7 @@ SETTINGS = th.PropertiesList(
         default=60,
         description="Seconds to wait for a response before retrying.",
     ),
+    *V5_PROPERTIES,
 )
 
 
@@ -151,10 +154,23 @@ class TapPinterestAds(Tap):
             ads,
             PinterestAdSearchMatchesStream(self, source=ads),
             PinterestAdSnapshotsStream(self, resources=self.ad_library, searches=searches),
+            *v5_streams(self),
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if configured(self.config) and not self.config.get("api_key"):
+            # Each API family runs only with its credentials: a v5-only config must not fail on
+            # the ad-library streams, selected by default (the v5 streams gate themselves).
+            self.logger.info("Ad-library streams skipped: `api_key` is not set.")
+            library = (
+                PinterestAdsStream,
+                PinterestAdSnapshotsStream,
+                PinterestAdSearchMatchesStream,
+            )
+            for stream in self.streams.values():
+                if isinstance(stream, library):
+                    stream.selected = False
         if self.input_catalog is not None and not any(s.selected for s in self.streams.values()):
             self.logger.warning(
                 "The catalog selects no stream: nothing will be synced. Select one with "
