@@ -1,0 +1,351 @@
+"""The Pinterest API v5 family end to end: the tap as a process against the sandbox's /v5."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tap_pinterest_ads.sandbox.control import SandboxProcess
+from tests.tapio import TapRun, catalog_selecting, run_tap
+
+CLIENT_ID = "sandbox-client"
+CLIENT_SECRET = "sandbox-secret"  # the sandbox's documented test credential
+FIRST_REFRESH = "sandbox-refresh-0"
+V5_STREAMS = {
+    "ad_accounts",
+    "campaigns",
+    "ad_groups",
+    "ads",
+    "audiences",
+    "customer_lists",
+    "keywords",
+    "conversion_tags",
+    "catalogs",
+    "catalogs_feeds",
+    "catalogs_product_groups",
+    "boards",
+    "board_sections",
+    "board_pins",
+    "board_section_pins",
+}
+
+
+@pytest.fixture(scope="module")
+def v5_process() -> Iterator[SandboxProcess]:
+    with SandboxProcess(seed=11, ads=50, rate_limit=100_000) as process:
+        yield process
+
+
+@pytest.fixture
+def v5(v5_process: SandboxProcess) -> SandboxProcess:
+    v5_process.reset()
+    v5_process.v5_configure(rate_limit_per_minute=100_000)
+    return v5_process
+
+
+def v5_config(sandbox: SandboxProcess, tmp: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "refresh_token": FIRST_REFRESH,
+        "v5_api_url": sandbox.v5_url,
+        "token_store_path": str(tmp / "tokens" / "pinterest.json"),
+        "request_timeout": 5,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def discovered(v5_process: SandboxProcess, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    tmp = tmp_path_factory.mktemp("catalog")
+    return catalog_selecting(tmp, v5_config(v5_process, tmp), V5_STREAMS)
+
+
+def selecting(catalog: Any, streams: set[str]) -> Any:
+    catalog = json.loads(json.dumps(catalog))
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == []:
+                item["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog
+
+
+@pytest.fixture(scope="module")
+def v5_catalog(discovered: Any) -> Any:
+    """Every v5 stream but keywords: one request per ad group (~650 here) is its own test."""
+    return selecting(discovered, V5_STREAMS - {"keywords"})
+
+
+def v5_requests(sandbox: SandboxProcess) -> list[dict[str, Any]]:
+    return sandbox.v5_requests()
+
+
+def params(entry: dict[str, Any]) -> dict[str, list[str]]:
+    return dict(entry["params"])
+
+
+def counts(run: TapRun) -> Counter[str]:
+    return Counter(m["stream"] for m in run.messages if m["type"] == "RECORD")
+
+
+def ids(run: TapRun, stream: str) -> set[str]:
+    return {record["id"] for record in run.records(stream)}
+
+
+def ok(run: TapRun) -> TapRun:
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
+def test_rotated_refresh_token_survives_a_second_and_a_third_run(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
+) -> None:
+    config = v5_config(v5, tmp_path)
+    store = Path(config["token_store_path"])
+    seen = []
+    for run_number in range(3):
+        run = ok(run_tap(tmp_path / f"run{run_number}", config, catalog=v5_catalog))
+        assert run.records("ad_accounts")
+        stored = json.loads(store.read_text())["refresh_token"]
+        assert stored not in {FIRST_REFRESH, *seen}  # a new token each run, kept
+        assert stat.S_IMODE(store.stat().st_mode) == 0o600
+        seen.append(stored)
+        # The live refresh token is the stored one: the old ones are dead.
+        assert v5.v5_tokens()["refresh_tokens"] == [stored]
+    assert config["refresh_token"] == FIRST_REFRESH  # config never rewritten
+
+
+def test_every_entity_status_is_read_and_pages_are_followed(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
+) -> None:
+    run = ok(run_tap(tmp_path, v5_config(v5, tmp_path), catalog=v5_catalog))
+    statuses = Counter(record["status"] for record in run.records("campaigns"))
+    assert statuses["ARCHIVED"] and statuses["DRAFT"] and statuses["DELETED_DRAFT"]
+    log = v5_requests(v5)
+    campaign_calls = [e for e in log if e["path"].endswith("/campaigns")]
+    assert all(
+        set(params(e)["entity_statuses"])
+        == {"ACTIVE", "PAUSED", "ARCHIVED", "DRAFT", "DELETED_DRAFT"}
+        for e in campaign_calls
+    )
+    assert all(params(e)["page_size"] == ["250"] for e in log if "page_size" in params(e))
+    ad_pages = [e for e in log if e["path"].endswith("/ads")]
+    assert any("bookmark" in params(e) for e in ad_pages), "no second page of ads was asked for"
+    assert len(ids(run, "ads")) == len(run.records("ads")) > 250
+    assert ids(run, "ads") == {row["id"] for row in v5.v5_truth("ads")}
+    # Schemas from the spec hold every field the API sends: nothing dropped on the way.
+    assert "not found in catalog schema" not in run.stderr
+
+
+def test_incremental_runs_emit_what_changed_per_ad_account(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
+) -> None:
+    config = v5_config(v5, tmp_path)
+    first = ok(run_tap(tmp_path / "first", config, catalog=v5_catalog))
+    assert first.final_state is not None
+    partitions = first.final_state["bookmarks"]["campaigns"]["partitions"]
+    bookmarks = {
+        p["context"]["ad_account_id"]: p["replication_key_value"]
+        for p in partitions
+        if "replication_key_value" in p
+    }
+    assert len(bookmarks) >= 2
+    v5.advance(days=1)
+    second = ok(run_tap(tmp_path / "second", config, first.final_state, catalog=v5_catalog))
+    full = ok(run_tap(tmp_path / "full", config, catalog=v5_catalog))
+    changed = {
+        r["id"]
+        for r in full.records("campaigns")
+        if r["updated_time"] >= bookmarks[r["ad_account_id"]]
+    }
+    assert changed and ids(second, "campaigns") == changed
+    assert len(changed) < len(first.records("campaigns"))
+    # full-table streams: all of them again
+    assert ids(second, "conversion_tags") == ids(full, "conversion_tags")
+
+
+def test_keywords_are_read_per_ad_group_even_when_no_ad_group_changed(
+    v5: SandboxProcess, discovered: Any, tmp_path: Path
+) -> None:
+    catalog = selecting(discovered, {"ad_groups", "keywords"})
+    config = v5_config(v5, tmp_path)
+    first = ok(run_tap(tmp_path / "first", config, catalog=catalog))
+    truth = {row["id"] for row in v5.v5_truth("keywords")}
+    assert ids(first, "keywords") == truth
+    groups = ids(first, "ad_groups")
+    parents = {r["parent_id"] for r in first.records("keywords") if r["parent_type"] == "ad_group"}
+    assert parents and parents <= groups
+    asked = {
+        params(e)["ad_group_id"][0]
+        for e in v5_requests(v5)
+        if e["path"].endswith("/keywords") and "ad_group_id" in params(e)
+    }
+    assert asked == groups  # every ad group, whatever its status
+    group_pages = [e for e in v5_requests(v5) if e["path"].endswith("/ad_groups")]
+    assert len(group_pages) == len({e["path"] for e in group_pages}) + sum(
+        "bookmark" in params(e) for e in group_pages
+    )  # ad groups read once: keywords reuse what the ad_groups stream read
+    # Nothing changed: ad_groups emits (almost) nothing, keywords still every ad group's.
+    second = ok(run_tap(tmp_path / "second", config, first.final_state, catalog=catalog))
+    assert len(second.records("ad_groups")) < len(groups)
+    assert ids(second, "keywords") == truth
+
+
+def test_feed_credentials_never_leave_the_tap(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
+) -> None:
+    run = ok(run_tap(tmp_path, v5_config(v5, tmp_path), catalog=v5_catalog))
+    feeds = run.records("catalogs_feeds")
+    assert feeds
+    assert all("credentials" not in feed for feed in feeds)
+    assert "password" not in run.stdout
+
+
+def test_ad_account_ids_are_honoured(v5: SandboxProcess, v5_catalog: Any, tmp_path: Path) -> None:
+    readable = [
+        a for a in v5.v5_state()["ad_accounts"] if a not in v5.v5_state()["forbidden_ad_accounts"]
+    ]
+    chosen = readable[1]
+    config = v5_config(v5, tmp_path, ad_account_ids=[chosen])
+    run = ok(run_tap(tmp_path, config, catalog=v5_catalog))
+    assert ids(run, "ad_accounts") == {chosen}
+    for stream in ("campaigns", "ad_groups", "ads", "audiences", "catalogs"):
+        assert run.records(stream), stream
+        assert {r["ad_account_id"] for r in run.records(stream)} == {chosen}
+    others = set(v5.v5_state()["ad_accounts"]) - {chosen}
+    touched = [
+        e
+        for e in v5_requests(v5)
+        if others & {*e["path"].split("/"), *params(e).get("ad_account_id", [])}
+    ]
+    assert not touched
+    assert not [e for e in v5_requests(v5) if e["path"] == "/v5/ad_accounts"]  # no listing
+
+
+def test_an_unreadable_ad_account_is_skipped_with_a_warning(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
+) -> None:
+    run = ok(run_tap(tmp_path, v5_config(v5, tmp_path), catalog=v5_catalog))
+    read = {r["ad_account_id"] for r in run.records("campaigns")}
+    skipped = ids(run, "ad_accounts") - read
+    assert len(skipped) == 1
+    (account,) = skipped
+    warnings = [line for line in run.stderr.splitlines() if f"Ad account {account} skipped" in line]
+    assert len(warnings) == 1, run.stderr[-3000:]
+    assert "403" in warnings[0] and "code" in warnings[0]
+
+
+def test_a_refused_grant_fails_at_once_with_what_to_do(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
+) -> None:
+    config = v5_config(v5, tmp_path, refresh_token="pinr_revoked_or_stale_token")
+    run = run_tap(tmp_path, config, catalog=v5_catalog)
+    assert run.returncode == 1
+    assert "code 283" in run.stderr
+    assert "Re-authorise" in run.stderr and "`refresh_token` setting" in run.stderr
+    assert "Traceback" not in run.stderr
+    token_calls = [e for e in v5_requests(v5) if e["path"].endswith("/oauth/token")]
+    assert len(token_calls) == 1  # no retry of a refused grant
+    assert not run.records("ad_accounts")
+
+
+def test_a_revoked_stored_token_names_the_store(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
+) -> None:
+    config = v5_config(v5, tmp_path)
+    ok(run_tap(tmp_path / "first", config, catalog=v5_catalog))
+    v5.reset()  # every refresh token the sandbox issued is dead; config's first one lives again
+    run = run_tap(tmp_path / "second", config, catalog=v5_catalog)
+    assert run.returncode == 1
+    assert "code 283" in run.stderr and config["token_store_path"] in run.stderr
+
+
+def test_no_secret_appears_in_any_output(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
+) -> None:
+    config = v5_config(v5, tmp_path)
+    run = ok(run_tap(tmp_path, config, catalog=v5_catalog))
+    live = v5.v5_tokens()["refresh_tokens"]
+    output = run.stdout + run.stderr
+    for secret in (CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH, *live):
+        assert secret not in output
+    assert "pina_" not in output  # no access token either (the sandbox mints pina_…)
+
+
+def test_v5_only_config_skips_the_ad_library_and_exits_0(
+    v5: SandboxProcess, tmp_path: Path
+) -> None:
+    run = ok(run_tap(tmp_path, v5_config(v5, tmp_path)))  # no catalog: the default selection
+    assert run.records("campaigns")
+    assert not run.records("pinterest_ads")
+    assert "api_key" in run.stderr
+
+
+def test_ad_library_only_config_skips_v5_with_one_line(v5: SandboxProcess, tmp_path: Path) -> None:
+    config = {"api_key": "wh_test_v5_gate_key", "api_url": v5.url, "request_timeout": 5}
+    run = ok(run_tap(tmp_path, config))
+    assert run.records("pinterest_ads")
+    assert not any(counts(run)[stream] for stream in V5_STREAMS)
+    assert run.stderr.count("Pinterest API v5 streams skipped") == 1
+    assert not [s for s in V5_STREAMS if f"stream '{s}'" in run.stderr]  # one line, not 16
+    assert not v5_requests(v5)
+
+
+def test_faults_give_the_same_records_as_a_clean_run(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
+) -> None:
+    clean = ok(run_tap(tmp_path / "clean", v5_config(v5, tmp_path / "clean"), catalog=v5_catalog))
+    v5.reset()
+    v5.configure(fault_rate=0.2, fault_seed=5)
+    faulty = ok(
+        run_tap(tmp_path / "faulty", v5_config(v5, tmp_path / "faulty"), catalog=v5_catalog)
+    )
+    assert "retry" in faulty.stderr  # faults happened and were retried
+    for stream in V5_STREAMS:
+        assert ids(faulty, stream) == ids(clean, stream), stream
+    assert sum(counts(clean).values()) > 1000
+
+
+def test_rate_limited_answers_are_retried_and_the_sync_goes_on(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
+) -> None:
+    catalog = selecting(v5_catalog, {"campaigns"})
+    v5.add_faults(*[{"kind": "429", "family": "v5", "path": "/v5/ad_accounts/"}] * 3)
+    run = ok(run_tap(tmp_path, v5_config(v5, tmp_path), catalog=catalog))
+    assert [e["status"] for e in v5_requests(v5)].count(429) == 3
+    assert ids(run, "campaigns") == {row["id"] for row in v5.v5_truth("campaigns")}
+
+
+def test_a_refused_access_token_is_renewed_once_and_never_shown(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
+) -> None:
+    catalog = selecting(v5_catalog, {"campaigns"})
+    echo = {"kind": "echo_key", "family": "v5", "path": "/v5/ad_accounts/"}
+    # A 401 quoting the token, an answer, another 401: each refusal renews the token once.
+    v5.add_faults(echo, {**echo, "kind": "pass"}, echo)
+    run = ok(run_tap(tmp_path / "once", v5_config(v5, tmp_path), catalog=catalog))
+    assert ids(run, "campaigns") == {row["id"] for row in v5.v5_truth("campaigns")}
+    assert v5.v5_tokens()["refreshes"] == 3
+    v5.add_faults(echo, echo)  # refused again after renewal: stop, saying why, token masked
+    run = run_tap(tmp_path / "twice", v5_config(v5, tmp_path), catalog=catalog)
+    assert run.returncode == 1
+    assert "code 2: Authentication failed for token '***'" in run.stderr
+    assert "pina_" not in run.stdout + run.stderr
+
+
+def test_the_tap_paces_to_the_rate_limit_headers(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
+) -> None:
+    catalog = selecting(v5_catalog, {"campaigns", "audiences", "customer_lists"})
+    v5.v5_configure(rate_limit_per_minute=8)  # the run needs about 14 requests
+    run = ok(run_tap(tmp_path, v5_config(v5, tmp_path), catalog=catalog))
+    statuses = [e["status"] for e in v5_requests(v5)]
+    assert len(statuses) > 8
+    assert 429 not in statuses  # it waited for the window instead of running into it
+    assert ids(run, "customer_lists") == {row["id"] for row in v5.v5_truth("customer_lists")}
