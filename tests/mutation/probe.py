@@ -70,6 +70,8 @@ def selection_name(args: argparse.Namespace) -> str:
 
 def write_config(args: argparse.Namespace, path: Path) -> None:
     text = CONFIG.read_text().replace("{python}", sys.executable)
+    for test in args.deselect or ():
+        text = text.replace(' tests"\n', f' --deselect {test} tests"\n')
     if args.modules:
         paths = ", ".join(f'"{PACKAGE}/{m}"' for m in args.modules)
         text = text.replace(f'module-path = "{PACKAGE}"', f"module-path = [{paths}]")
@@ -180,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modules", nargs="+", help=f"files under {PACKAGE}/, e.g. pacing.py")
     parser.add_argument("--commit", default="HEAD", help="the commit to probe (default HEAD)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/tap-pinterest-ads-mutation"))
+    parser.add_argument(
+        "--deselect",
+        action="append",
+        metavar="NODEID",
+        help="a test that already fails on the commit (say so with the score)",
+    )
     parser.add_argument("--report", action="store_true", help="print the session's figures only")
     args = parser.parse_args(argv)
 
