@@ -51,5 +51,5 @@ class AdAccountsStream(V5Stream):
             except (AccountForbiddenError, NotFoundError) as error:
                 self.family.skip_account(account, str(error))
 
-    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        yield from (dict(account) for account in self.family.accounts())
+    def read(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        return (dict(account) for account in self.family.accounts())

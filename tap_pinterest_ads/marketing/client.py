@@ -165,7 +165,7 @@ class V5Stream(PinterestHTTPStream[str | None]):
 
     @property
     def partitions(self) -> list[dict[str, Any]] | None:
-        return self.family.account_contexts()
+        return self.family.account_contexts() if self.family.enabled() else None
 
     @property
     def authenticator(self) -> PinterestOAuth:
@@ -206,7 +206,8 @@ class V5Stream(PinterestHTTPStream[str | None]):
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         account = (context or {}).get("ad_account_id")
-        if account in self.family.skipped:
+        # `selected` is not enough: a connection test (`--test`) syncs every stream.
+        if not self.family.enabled() or account in self.family.skipped:
             return
         try:
             yield from self.read(context)

@@ -43,7 +43,7 @@ ADDED = {
     "catalogs_product_groups": {"ad_account_id": {"type": ["string", "null"]}},
     "board_sections": {"board_id": {"type": ["string", "null"]}},
 }
-_KEPT = ("type", "format", "properties", "items", "additionalProperties", "description")
+ANY = ("object", "array", "string", "number", "boolean", "null")
 
 
 class Flattener:
@@ -86,8 +86,8 @@ class Flattener:
         if kind is None:
             kind = "object" if "properties" in node else None
         out: dict[str, Any] = {}
-        if kind is None:  # the spec allows anything here
-            return {}
+        if kind is None:  # the spec allows anything here: say so in types a target can map
+            return {"type": list(ANY)}
         out["type"] = [kind, "null"]
         if node.get("format") in {"date-time", "date"}:
             out["format"] = node["format"]
