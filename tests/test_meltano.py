@@ -100,8 +100,12 @@ def test_config_list_shows_every_setting_and_redacts_the_key(meltano: Meltano) -
     )
     for name in declared_settings():
         variable = "TAP_PINTEREST_ADS_" + name.upper().replace(".", "_")
-        assert f"{name} [env: {variable}]" in listing
-    assert "Required settings: api_key" in listing  # settings_group_validation
+        # Settings of a validation group read `name (required by group N) [env: ...]`.
+        assert re.search(
+            rf"^{re.escape(name)} (\(required by group \d+\) )?\[env: {variable}\]", listing, re.M
+        ), name
+    # settings_group_validation: the listing opens with what is required.
+    assert re.search(r"^(Required settings|  Group \d+): api_key$", listing, re.M)
     (api_key,) = (line for line in listing.splitlines() if line.startswith("api_key "))
     assert "(redacted)" in api_key
     assert secret not in listing
