@@ -249,8 +249,12 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
         """Undated rows sort at one end of the search; when the walk stopped before the end,
         read the other end too, so new undated ads are not lost (credits: `tail_pages()`)."""
         pages = self.tail_pages()
-        if not pages or walk.stop_reason not in {REACHED_BOOKMARK, REACHED_KNOWN}:
-            return None
+        if (
+            not pages
+            or walk.read_to_end
+            or walk.stop_reason not in {REACHED_BOOKMARK, REACHED_KNOWN}
+        ):
+            return None  # off, or the walk saw the oldest end itself
         if self.resources.budget.exhausted:
             return None
         tail = TailRead(
@@ -318,7 +322,11 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
                     tail.pages_allowed,
                     self.sort_field,
                 )
-        elif self.resumable and walk.stop_reason in {REACHED_BOOKMARK, REACHED_KNOWN}:
+        elif (
+            self.resumable
+            and not walk.read_to_end
+            and walk.stop_reason in {REACHED_BOOKMARK, REACHED_KNOWN}
+        ):
             why = "undated_tail_pages=0" if not self.tail_pages() else "budget spent"
             line += f"; undated ads this run could not have seen=unknown (no tail read: {why})"
         if walk.complete and not walk.dated and walk.records and start is not None:

@@ -119,6 +119,7 @@ class ScrollWalk:
     restarts: int = 0
     overlap: int = 0
     page_ignored: bool = False
+    read_to_end: bool = False  # the last page read was the search's last
     total: int | None = None
     total_relation: str | None = None
     nextscrapetime: int | None = None
@@ -217,6 +218,7 @@ class ScrollWalk:
             kept.append((row, instant))
         self.records += len(kept)
 
+        self.read_to_end = not rows or not self.scroll
         looped = bool(page_ids) and not unseen and not self.replay
         self.replay = max(0, self.replay - 1)
         if looped or (self.scroll and self.scroll == previous_scroll):
@@ -226,7 +228,7 @@ class ScrollWalk:
             self.stop_reason = REACHED_BOOKMARK
         elif reached_known:
             self.stop_reason = REACHED_KNOWN
-        elif not rows or not self.scroll:
+        elif self.read_to_end:
             self.stop_reason = END_OF_RESULTS
         elif self.budget.exhausted:
             self.stop_reason = BUDGET_SPENT

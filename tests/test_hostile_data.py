@@ -295,3 +295,15 @@ def test_a_search_whose_filters_changed_does_not_resume_at_a_foreign_page(
     assert "filters changed since its walk stopped at page 3" in rerun.stderr
     assert "page" not in api_requests(sandbox.requests())[0]["params"]
     assert ids(rerun) == set(sandbox.truth(mediatype="video"))
+
+
+def test_a_search_whose_walk_reached_its_last_page_pays_for_no_tail(sandbox, config, tmp_path):
+    small = {**config, "searches": [{"name": "skin", "keyword": "skin,serum"}]}
+    assert len(sandbox.truth(keyword="skin,serum")) < PAGE
+    first = run_tap(tmp_path / "1", small)
+    sandbox.advance(days=1)
+    sandbox.clear_requests()
+    second = run_tap(tmp_path / "2", small, state=first.final_state)
+    assert second.returncode == 0, second.stderr
+    assert len(api_requests(sandbox.requests())) == 1, "one page held the whole search"
+    assert "could not have seen" not in second.stderr
