@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from singer_sdk import metrics
+
 from tap_pinterest_ads.marketing.client import V5Family, V5Stream
+
+_QUIET_METRICS = logging.getLogger("tap_pinterest_ads.marketing.quiet_metrics")
+_QUIET_METRICS.setLevel(logging.WARNING)
 
 if TYPE_CHECKING:
     import requests
@@ -74,8 +80,24 @@ class KeywordsStream(V5Stream):
     def query(self, context: Context) -> dict[str, Any]:
         return {"ad_group_id": context["ad_group_id"]} if "ad_group_id" in context else {}
 
+    def get_http_request_counter(self) -> metrics.Counter:
+        # One METRIC line per ad group (hundreds) would bury the log: `read` says it once.
+        counter = super().get_http_request_counter()
+        counter.logger = _QUIET_METRICS
+        return counter
+
     def read(self, context: Context | None) -> Iterable[dict[str, Any]]:
         assert context is not None
-        yield from self.request_records(context)  # unfiltered: the account's own keywords
-        for group in self.ad_groups.ids(context):
-            yield from self.request_records({**context, "ad_group_id": group})
+        groups = self.ad_groups.ids(context)
+        lists = [context, *({**context, "ad_group_id": group} for group in groups)]
+        found = 0
+        for each in lists:  # the first, unfiltered: the account's own keywords
+            for row in self.request_records(each):
+                found += 1
+                yield row
+        self.logger.info(
+            "keywords: ad account %s: %d keywords from the account and its %d ad groups",
+            context["ad_account_id"],
+            found,
+            len(groups),
+        )

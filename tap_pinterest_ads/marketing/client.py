@@ -150,6 +150,13 @@ def account_of(response: requests.Response) -> str | None:
     return values[0] if values else None
 
 
+class BookmarkPaginator(JSONPathPaginator):
+    def continue_if_empty(self, response: requests.Response) -> bool:
+        # An empty page that still carries a bookmark is not the end of the list; the SDK
+        # would stop there (and log that it did). Without a bookmark `advance` ends the walk.
+        return True
+
+
 class V5Stream(PinterestHTTPStream[str | None]):
     """A bookmark-paged v5 list. Subclasses give `name`, `path` and what differs."""
 
@@ -187,8 +194,8 @@ class V5Stream(PinterestHTTPStream[str | None]):
     def selected(self, value: bool | None) -> None:
         PinterestHTTPStream.selected.fset(self, value)  # type: ignore[attr-defined]
 
-    def get_new_paginator(self) -> JSONPathPaginator:
-        return JSONPathPaginator("$.bookmark")
+    def get_new_paginator(self) -> BookmarkPaginator:
+        return BookmarkPaginator("$.bookmark")
 
     def get_url_params(
         self, context: Context | None, next_page_token: str | None
