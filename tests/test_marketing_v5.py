@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 
 from tap_pinterest_ads.sandbox.control import SandboxProcess
-from tests.tapio import TapRun, catalog_selecting, run_tap
+from tests.tapio import TapRun, catalog_selecting, parse_messages, run_tap, write_inputs
 
 CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-secret"  # the sandbox's documented test credential
@@ -349,3 +351,40 @@ def test_the_tap_paces_to_the_rate_limit_headers(
     assert len(statuses) > 8
     assert 429 not in statuses  # it waited for the window instead of running into it
     assert ids(run, "customer_lists") == {row["id"] for row in v5.v5_truth("customer_lists")}
+
+
+def test_a_killed_run_resumes_from_its_state_without_losing_records(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
+) -> None:
+    config = v5_config(v5, tmp_path)
+    second_account = sorted(set(v5.v5_state()["owned_ad_accounts"]))[1]
+    # The second account's campaigns answer late: the run is killed while it waits.
+    v5.add_faults(
+        {
+            "kind": "timeout",
+            "seconds": 3,
+            "family": "v5",
+            "path": f"/v5/ad_accounts/{second_account}/campaigns",
+        }
+    )
+    args = write_inputs(tmp_path / "killed", config, None, v5_catalog)
+    with subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as tap:
+        assert tap.stdout is not None
+        lines = []
+        for line in tap.stdout:
+            lines.append(line)
+            if '"stream":"campaigns"' in line and '"type":"RECORD"' in line:
+                break  # the first account's campaigns are arriving: the second is next
+        time.sleep(1)
+        tap.kill()
+        lines += tap.stdout.read().splitlines()
+    assert tap.returncode != 0  # it really was killed mid-run
+    killed = TapRun(tap.returncode, "", "", parse_messages(lines))
+    assert ids(killed, "campaigns") < {row["id"] for row in v5.v5_truth("campaigns")}
+    assert killed.states
+    resumed = ok(run_tap(tmp_path / "resumed", config, killed.states[-1], catalog=v5_catalog))
+    for stream in ("ad_groups", "ads", "campaigns", "customer_lists", "catalogs"):
+        truth = {row["id"] for row in v5.v5_truth(stream)}
+        assert ids(killed, stream) | ids(resumed, stream) == truth, stream
