@@ -128,17 +128,22 @@ def converter(schema: Mapping[str, Any], losses: Losses) -> Converter:
     if scalar is None:
         return lambda value: value
     exact = {"integer": int, "number": float, "boolean": bool, "string": str}.get(kind or "")
-    if exact is not None and "format" not in schema:
-        convert = scalar
+    if exact is None or "format" in schema:
+        return _counted(scalar, losses)
+    also = int if exact is float else exact
+    parse = scalar
 
-        def fast(value: Any) -> Any:
-            # Most values already have their type: skip the parser for them.
-            if type(value) is exact or (exact is float and type(value) is int):
-                return value
-            return convert(value)
+    def fast(value: Any) -> Any:
+        # One call per value: most values already have their type and skip the parser.
+        kind_of = type(value)
+        if value is None or kind_of is exact or kind_of is also:
+            return value
+        out = parse(value)
+        if out is None:
+            losses.count += 1
+        return out
 
-        return _counted(fast, losses)
-    return _counted(scalar, losses)
+    return fast
 
 
 def _counted(convert: Converter, losses: Losses) -> Converter:
