@@ -388,3 +388,17 @@ def test_a_killed_run_resumes_from_its_state_without_losing_records(
     for stream in ("ad_groups", "ads", "campaigns", "customer_lists", "catalogs"):
         truth = {row["id"] for row in v5.v5_truth(stream)}
         assert ids(killed, stream) | ids(resumed, stream) == truth, stream
+
+
+def test_an_unwritable_token_store_fails_before_the_token_is_spent(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "not-a-directory").write_text("")
+    store = tmp_path / "not-a-directory" / "pinterest.json"
+    run = run_tap(
+        tmp_path, v5_config(v5, tmp_path, token_store_path=str(store)), catalog=v5_catalog
+    )
+    assert run.returncode == 1
+    assert "Invalid setting `token_store_path`: cannot write" in run.stderr
+    assert v5.v5_tokens()["refresh_tokens"] == [FIRST_REFRESH]  # still alive: never sent
+    assert not [e for e in v5_requests(v5) if e["path"].endswith("/oauth/token")]

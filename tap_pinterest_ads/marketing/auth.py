@@ -113,7 +113,15 @@ class PinterestOAuth(OAuthAuthenticator):
         new = body.get("refresh_token")
         if new and self.grant is not None and new != self.grant.refresh_token:
             redaction.install([str(new)])
-            self.store.save(str(new))
+            try:
+                self.store.save(str(new))
+            except OSError as error:
+                raise TokenRefreshError(
+                    f"Pinterest rotated the v5 refresh token, but {self.store.path} "
+                    f"(`token_store_path`) could not be written ({error.strerror or error}), so "
+                    "the new token is lost and the old one is dead: free the store, re-authorise "
+                    "the app and put the new token in `refresh_token`."
+                ) from None
             self.grant = Grant(str(new), self.store.source)
             if self.store.path is None:
                 logger.warning(
