@@ -40,10 +40,10 @@ def descending_walk_pages(
 def incremental_pages(
     instants: Sequence[dt.datetime | None], cutoff: dt.datetime, page_size: int, tail_pages: int
 ) -> int:
-    """The walk's pages, plus the undated tail when the walk stopped at the cutoff."""
+    """The walk's pages, plus the undated tail when the walk stopped before the last page."""
     walk = descending_walk_pages(instants, cutoff, page_size)
-    stopped_early = any(instant is None or instant < cutoff for instant in instants)
-    return walk + (tail_pages if stopped_early else 0)
+    last_page = -(-len(instants) // page_size)
+    return walk + (tail_pages if walk < last_page else 0)
 
 
 @dataclass(frozen=True)
