@@ -402,3 +402,17 @@ def test_an_unwritable_token_store_fails_before_the_token_is_spent(
     assert "Invalid setting `token_store_path`: cannot write" in run.stderr
     assert v5.v5_tokens()["refresh_tokens"] == [FIRST_REFRESH]  # still alive: never sent
     assert not [e for e in v5_requests(v5) if e["path"].endswith("/oauth/token")]
+
+
+def test_a_token_endpoint_echoing_the_refresh_token_shows_it_masked(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
+) -> None:
+    config = v5_config(v5, tmp_path)
+    catalog = selecting(v5_catalog, {"ad_accounts"})
+    ok(run_tap(tmp_path / "first", config, catalog=catalog))
+    (stored,) = v5.v5_tokens()["refresh_tokens"]  # the rotated one, known only to the store
+    v5.add_faults({"kind": "echo_key", "family": "v5", "path": "/v5/oauth/token"})
+    run = run_tap(tmp_path / "second", config, catalog=catalog)
+    assert run.returncode == 1
+    assert "code 2: Authentication failed for token '***'" in run.stderr
+    assert stored not in run.stdout + run.stderr
