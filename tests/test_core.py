@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import atexit
+import tempfile
+from pathlib import Path
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
@@ -11,7 +13,7 @@ from tap_pinterest_ads.tap import TapPinterestAds
 from tests.conftest import ADS, API_KEY, SEED
 
 # The SDK builds its test class at import time, so the API it talks to must exist by then.
-_sandbox = SandboxProcess(seed=SEED, ads=ADS, rate_limit=100_000).__enter__()
+_sandbox = SandboxProcess(seed=SEED, ads=ADS, rate_limit=100_000, v5_rate_limit=100_000).__enter__()
 atexit.register(_sandbox.__exit__, None, None, None)
 
 CONFIG = {
@@ -19,6 +21,12 @@ CONFIG = {
     "api_url": _sandbox.url,
     "requests_per_minute": 100_000,
     "searches": [{"name": "all"}, {"name": "video", "mediatype": "video"}],
+    # Both families: the v5 streams run only with v5 credentials (the sandbox's own).
+    "client_id": "sandbox-client",
+    "client_secret": "sandbox-secret",
+    "refresh_token": "sandbox-refresh-0",
+    "v5_api_url": _sandbox.v5_url,
+    "token_store_path": str(Path(tempfile.mkdtemp()) / "pinterest-token.json"),
 }
 
 # Every stream selected, the opt-in snapshots included, so the suite covers them all.

@@ -325,3 +325,20 @@ def test_the_summary_counts_exactly_the_ads_newer_than_the_bookmark(sandbox, con
     ]
     assert newer
     assert f"records ({len(newer)} new)" in second.stderr
+
+
+def test_a_v5_only_config_passes_the_connection_test(sandbox, tmp_path):
+    # `--test` syncs every stream, selected or not: the ad-library ones must sit out quietly.
+    v5_only = {
+        "client_id": "sandbox-client",
+        "client_secret": "sandbox-secret",
+        "refresh_token": "sandbox-refresh-0",
+        "v5_api_url": sandbox.v5_url,
+        "token_store_path": str(tmp_path / "token.json"),
+        "ad_account_ids": [sandbox.v5_truth("ad_accounts")[0]["id"]],
+    }
+    args = [*write_inputs(tmp_path, v5_only, None), "--test"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "api_key" not in done.stderr.replace("Ad-library streams skipped: `api_key`", "")
+    assert not api_requests(sandbox.requests())
