@@ -203,6 +203,11 @@ def test_meltano_dev_loads_into_the_local_postgres(newcomer: Newcomer) -> None:
     assert count.returncode == 0 and int(count.stdout) > 0
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="Meltano 4.4.1 echoes the tap's failed discovery as raw structured-log JSON "
+    "(open in issue 7); strict, so it turns red once the output is one clear line",
+)
 def test_a_setting_mistake_through_meltano_is_one_line(newcomer: Newcomer) -> None:
     mistake = newcomer.run(
         ".venv/bin/meltano run tap-pinterest-ads target-postgres", TAP_PINTEREST_ADS_PAGE_SIZE="500"
