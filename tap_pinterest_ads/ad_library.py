@@ -101,7 +101,11 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
 
     @property
     def partitions(self) -> list[dict[str, Any]]:
-        return [{"search_name": name} for name in self.searches]
+        contexts = [{"search_name": name} for name in self.searches]
+        # Searches least recently completed go first: with a small max_requests_per_run, the
+        # searches already caught up would otherwise spend the budget every run, and a long
+        # walk behind them would never finish.
+        return sorted(contexts, key=lambda c: self.get_context_state(c).get("completed_at", ""))
 
     @cached_property
     def authenticator(self) -> APIKeyAuthenticator:
@@ -298,6 +302,7 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
                 state["replication_key_value"] = to_iso(newest)
             if walk.head_ids:
                 state["known_ids"] = list(walk.head_ids)
+            state["completed_at"] = to_iso(walk.now)
             state.pop("resume", None)
         elif self.resumable and walk.offset and walk.stop_reason != LOOP_GUARD:
             state["resume"] = walk.checkpoint().to_state()

@@ -307,3 +307,18 @@ def test_a_search_whose_walk_reached_its_last_page_pays_for_no_tail(sandbox, con
     assert second.returncode == 0, second.stderr
     assert len(api_requests(sandbox.requests())) == 1, "one page held the whole search"
     assert "could not have seen" not in second.stderr
+
+
+def test_a_long_walk_behind_caught_up_searches_still_finishes_on_a_small_budget(
+    sandbox, config, tmp_path
+):
+    searches = [{"name": "skin", "keyword": "skin,serum"}, {"name": "video", "mediatype": "video"}]
+    cfg = {**config, "searches": [*searches, {"name": "all"}]}
+    first = run_tap(tmp_path / "0", {**config, "searches": searches})  # two caught up
+    state, runs = first.final_state, 0
+    while not bookmark(state, "all").get("replication_key_value"):
+        runs += 1
+        assert runs <= 14, "the unfinished search gets its share of a 2-request budget"
+        run = run_tap(tmp_path / str(runs), {**cfg, "max_requests_per_run": 2}, state)
+        assert run.returncode == 0, run.stderr
+        state = run.final_state
