@@ -226,7 +226,9 @@ class ScrollWalk:
             self.stop_reason = LOOP_GUARD
         elif reached_cutoff:
             self.stop_reason = REACHED_BOOKMARK
-        elif reached_known:
+        elif reached_known and not self.dated:
+            # Only for searches whose rows carry no dates: where dates exist, the cutoff rules
+            # (a future-dated row among the known ids must not end the walk at the head).
             self.stop_reason = REACHED_KNOWN
         elif self.read_to_end:
             self.stop_reason = END_OF_RESULTS
