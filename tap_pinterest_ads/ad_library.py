@@ -14,8 +14,6 @@ import logging
 import sys
 from collections.abc import Iterable
 from functools import cached_property
-from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
@@ -41,6 +39,7 @@ from tap_pinterest_ads.pagination import (
     TailRead,
     canonical_keys,
 )
+from tap_pinterest_ads.schema_files import load_schema
 
 if TYPE_CHECKING:
     from singer_sdk import Tap
@@ -61,15 +60,6 @@ class AdLibraryError(FatalAPIError):
 
 class ScrollTokenError(FatalAPIError):
     """Expired or mismatched cursor: the walk continues from its page by number."""
-
-
-def load_schema(stream_name: str) -> dict[str, Any]:
-    """From the wheel (`tap_pinterest_ads/schemas`) or, in a source checkout, `schemas/`."""
-    packaged = resources.files("tap_pinterest_ads") / "schemas" / f"{stream_name}.json"
-    if packaged.is_file():
-        return dict(json.loads(packaged.read_text()))
-    source = Path(__file__).resolve().parent.parent / "schemas" / f"{stream_name}.json"
-    return dict(json.loads(source.read_text()))
 
 
 class AdLibraryStream(PinterestHTTPStream[str | None]):
@@ -147,6 +137,9 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
         """Hook: pages of the oldest end read after an incremental walk (rows without dates)."""
         return 0
 
+    def sort_value(self, row: dict[str, Any]) -> dt.datetime | None:
+        return parse_instant(row.get(self.sort_field))
+
     @staticmethod
     def _search_name(context: Context | None) -> str:
         assert context is not None, "ad-library streams are partitioned by search"
@@ -184,7 +177,7 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
         lookback = dt.timedelta(days=float(self.config.get("lookback_days", 1)))
         candidates = [c for c in (bookmark - lookback if bookmark else None, start) if c]
         walk = ScrollWalk(
-            sort_value=lambda row: parse_instant(row.get(self.sort_field)),
+            sort_value=self.sort_value,
             cutoff=max(candidates) if candidates else None,
             bookmark=bookmark,
             budget=self.resources.budget,
@@ -265,7 +258,7 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
         if self.resources.budget.exhausted:
             return None
         tail = TailRead(
-            sort_value=lambda row: parse_instant(row.get(self.sort_field)),
+            sort_value=self.sort_value,
             pages_allowed=pages,
             seen=walk.seen,
         )
@@ -294,10 +287,9 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
         state = self.get_context_state(context)
         if walk.complete:
             if walk.newest is not None:
-                old = parse_instant(state.get("replication_key_value"))
-                newest = (
-                    max(walk.newest, old) if old and old <= walk.now + FUTURE_SKEW else walk.newest
-                )
+                # walk.bookmark is the saved one, None when it was in the future.
+                old = walk.bookmark
+                newest = max(walk.newest, old) if old else walk.newest
                 state["replication_key"] = self.replication_key
                 state["replication_key_value"] = to_iso(newest)
             if walk.head_ids:

@@ -12,7 +12,6 @@ import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.pagination import JSONPathPaginator
 
-from tap_pinterest_ads.ad_library import load_schema
 from tap_pinterest_ads.client import PinterestHTTPStream, json_body
 from tap_pinterest_ads.marketing.auth import PinterestOAuth, error_fields
 from tap_pinterest_ads.marketing.pacing import HeaderPacer
@@ -23,6 +22,7 @@ from tap_pinterest_ads.marketing.settings import (
     parse_v5_settings,
 )
 from tap_pinterest_ads.pacing import ApiResources, RequestBudget
+from tap_pinterest_ads.schema_files import load_schema
 from tap_pinterest_ads.settings import check_api_url
 
 if TYPE_CHECKING:
