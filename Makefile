@@ -41,12 +41,15 @@ lint: venv
 
 ## make bench: regenerate benchmarks/README.md
 bench: venv
-	$(BIN)/python benchmarks/run.py --write benchmarks/README.md --slow
+	$(BIN)/python -m benchmarks.run --write benchmarks/README.md --slow
 
-## make sandbox: a local API to point the tap at (no key needed). Its rate limit is the one the
-## Meltano `dev` environment paces to (requests_per_minute: 6000), so back-to-back runs never
-## meet a 429; the tests check pacing against small limits.
+## make sandbox: a local copy of both APIs to point the tap at (no key needed). Its ad-library
+## rate limit is the one the Meltano `dev` environment paces to (requests_per_minute: 6000), so
+## back-to-back runs never meet a 429; the tests check pacing against small limits. A started
+## sandbox knows only the first v5 refresh token again: the dev token store, which holds the
+## rotated one of the previous sandbox, goes.
 sandbox: venv
+	@rm -f "$${MELTANO_SYS_DIR_ROOT:-.meltano}/sandbox-refresh-token.json"
 	$(BIN)/tap-pinterest-ads-sandbox --port 8765 --seed 42 --rate-limit 6000
 
 ## make pg: the throwaway PostgreSQL the `dev` environment loads into (127.0.0.1:15432)

@@ -1,6 +1,6 @@
 """Benchmarks: the real tap process against a real sandbox process, measured and written up.
 
-    .venv/bin/python benchmarks/run.py [--write benchmarks/README.md] [--slow]
+    .venv/bin/python -m benchmarks.run [--write benchmarks/README.md] [--slow]
 
 No pass/fail: every number is printed, and `--write` renders them into a Markdown page.
 Credits are counted from the sandbox's request log (one credit per ad-library request), never
@@ -16,19 +16,18 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tap_pinterest_ads.sandbox.control import SandboxProcess
+from tests.tapio import StreamedRun, catalog_selecting, stream_tap
 
-TAP = [sys.executable, "-m", "tap_pinterest_ads"]
 API_PATH = "/api/v1/pinterest-ads"
 SEED = 7
 API_KEY = "wh_benchmark"
@@ -61,70 +60,18 @@ SEARCH_SETS = {1: ONE_SEARCH, 5: FIVE_SEARCHES}
 # --- running the tap -------------------------------------------------------------------------
 
 
-@dataclass
-class TapRun:
-    seconds: float
-    records: dict[str, int]
-    state: dict[str, Any] | None
-
-
 def run_tap(
     config: dict[str, Any],
     state: dict[str, Any] | None = None,
     catalog: dict[str, Any] | None = None,
-) -> TapRun:
-    """One tap process; stdout is read as it streams, as a target would read it."""
+) -> StreamedRun:
     with tempfile.TemporaryDirectory(prefix="tap-bench-") as tmp:
-        args = [*TAP, *tap_inputs(Path(tmp), config=config, state=state, catalog=catalog)]
-        stderr_path = Path(tmp) / "stderr.log"
-        with stderr_path.open("w") as stderr:
-            started = time.perf_counter()
-            process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True)
-            assert process.stdout is not None
-            records, last_state = read_singer(process.stdout)
-            returncode = process.wait()
-            seconds = time.perf_counter() - started
-        if returncode:
-            tail = stderr_path.read_text()[-2000:]
-            raise RuntimeError(f"tap exited {returncode}:\n{tail}")
-    return TapRun(seconds, records, last_state)
-
-
-def tap_inputs(tmp: Path, **inputs: dict[str, Any] | None) -> list[str]:
-    """`--config x.json --state y.json ...` for the inputs given."""
-    args: list[str] = []
-    for name, value in inputs.items():
-        if value is not None:
-            path = tmp / f"{name}.json"
-            path.write_text(json.dumps(value))
-            args += [f"--{name}", str(path)]
-    return args
-
-
-def read_singer(stdout: Iterable[str]) -> tuple[dict[str, int], dict[str, Any] | None]:
-    """RECORD counts per stream and the last STATE, from the tap's Singer messages."""
-    records: dict[str, int] = {}
-    state = None
-    for line in stdout:
-        message = json.loads(line)
-        if message["type"] == "RECORD":
-            records[message["stream"]] = records.get(message["stream"], 0) + 1
-        elif message["type"] == "STATE":
-            state = message["value"]
-    return records, state
+        return stream_tap(Path(tmp), config, state, catalog)
 
 
 def discover_catalog(config: dict[str, Any], selected: set[str]) -> dict[str, Any]:
-    """The tap's own `--discover` catalog with exactly `selected` streams selected."""
     with tempfile.TemporaryDirectory(prefix="tap-bench-") as tmp:
-        args = [*TAP, *tap_inputs(Path(tmp), config=config), "--discover"]
-        done = subprocess.run(args, capture_output=True, text=True, check=True)
-    catalog: dict[str, Any] = json.loads(done.stdout)
-    for entry in catalog["streams"]:
-        for item in entry["metadata"]:
-            if item["breadcrumb"] == []:
-                item["metadata"]["selected"] = entry["tap_stream_id"] in selected
-    return catalog
+        return catalog_selecting(Path(tmp), config, selected)
 
 
 def tap_config(
@@ -142,7 +89,7 @@ def logged_run(
     config: dict[str, Any],
     state: dict[str, Any] | None = None,
     catalog: dict[str, Any] | None = None,
-) -> tuple[list[dict[str, Any]], TapRun]:
+) -> tuple[list[dict[str, Any]], StreamedRun]:
     """One tap run and the ad-library requests the sandbox logged meanwhile (one credit each)."""
     sandbox.clear_requests()
     run = run_tap(config, state, catalog)
@@ -479,7 +426,7 @@ class Results:
 
 
 def render(results: Results, slow: bool) -> str:
-    command = ".venv/bin/python benchmarks/run.py --write benchmarks/README.md" + (
+    command = ".venv/bin/python -m benchmarks.run --write benchmarks/README.md" + (
         " --slow" if slow else ""
     )
     searches = "\n".join(f"  - `{json.dumps(search)}`" for search in FIVE_SEARCHES)

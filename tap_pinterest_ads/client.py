@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from backoff.types import Details
     from singer_sdk import Tap
 
-    from tap_pinterest_ads.pacing import ApiResources
+    from tap_pinterest_ads.resources import ApiResources
 
 TToken = TypeVar("TToken")
 

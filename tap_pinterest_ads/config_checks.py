@@ -7,13 +7,16 @@ offending value (`['wh_…'] is not of type 'string'`): ours name the setting, n
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import logging
 import unicodedata
 from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import urlparse
+
+from singer_sdk.exceptions import ConfigValidationError
 
 from tap_pinterest_ads.dates import parse_instant
-from tap_pinterest_ads.settings import invalid_setting
 
 _JSON_KINDS = {
     bool: "true/false",
@@ -84,3 +87,31 @@ def warn_unknown_settings(
             name,
             f"; did you mean `{guess[0]}`?" if guess else f". Known settings: {', '.join(known)}",
         )
+
+
+def invalid_setting(setting: str, problem: str) -> ConfigValidationError:
+    message = f"Invalid setting `{setting}`: {problem}"
+    return ConfigValidationError(message, errors=[message])
+
+
+def check_api_url(setting: str, url: str) -> str:
+    """Only https leaves the machine: a key sent over plain http is a key given away."""
+    parsed = urlparse(url)
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+        raise invalid_setting(setting, f"{url!r} is not an http(s) URL")
+    if parsed.scheme == "http" and not _is_loopback(parsed.hostname):
+        raise invalid_setting(
+            setting, "must use https (plain http is allowed only for a loopback host)"
+        )
+    if parsed.query or parsed.fragment:
+        raise invalid_setting(setting, "must not carry a query string or fragment")
+    return url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

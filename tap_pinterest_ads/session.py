@@ -15,7 +15,7 @@ import requests
 from singer_sdk.exceptions import FatalAPIError
 
 if TYPE_CHECKING:
-    from tap_pinterest_ads.pacing import ApiResources
+    from tap_pinterest_ads.resources import ApiResources
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 

@@ -11,13 +11,15 @@ from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 
 from tap_pinterest_ads import redaction
-from tap_pinterest_ads.ad_library import (
+from tap_pinterest_ads.ad_library.searches import DEFAULT_API_URL, FILTERS, parse_searches
+from tap_pinterest_ads.ad_library.streams import (
     PinterestAdSearchMatchesStream,
     PinterestAdSnapshotsStream,
     PinterestAdsStream,
 )
 from tap_pinterest_ads.cli import check_json_file, checked_json_input, one_line_failures
 from tap_pinterest_ads.config_checks import (
+    check_api_url,
     check_secrets,
     check_start_date,
     secret_values,
@@ -25,8 +27,7 @@ from tap_pinterest_ads.config_checks import (
 )
 from tap_pinterest_ads.marketing.settings import V5_PROPERTIES, configured
 from tap_pinterest_ads.marketing.streams import v5_streams
-from tap_pinterest_ads.pacing import ApiResources, Pacer, RequestBudget
-from tap_pinterest_ads.settings import DEFAULT_API_URL, FILTERS, check_api_url, parse_searches
+from tap_pinterest_ads.resources import ApiResources, Pacer, RequestBudget
 
 MAX_LOOKBACK_DAYS = 3650  # ten years: beyond, a date overflows long before it means anything
 _search_filter = th.CustomType({"type": ["string", "number", "array", "null"]})
@@ -54,7 +55,7 @@ SETTINGS = th.PropertiesList(
             th.ObjectType(
                 th.Property("name", th.StringType, required=True),
                 *(th.Property(name, _search_filter) for name in FILTERS),
-                additional_properties=True,  # unknown keys get a precise error from settings.py
+                additional_properties=True,  # searches.py names unknown keys precisely
             )
         ),
         description="Named searches, each its own state partition: `name` (unique) plus any "

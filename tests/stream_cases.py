@@ -198,7 +198,7 @@ STREAMS.append(
         served=snapshot_served,
         append_only=True,
         # A cap above the universe (300 ads), so every run reads all it should and the
-        # expectations stay exact; the cap itself is tested in tests/test_snapshots.py.
+        # expectations stay exact; the cap itself is tested in tests/ad_library/test_snapshots.py.
         settings={"snapshot_pages_per_search": 200},
     )
 )

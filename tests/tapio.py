@@ -1,10 +1,14 @@
-"""Run the tap as users do (its own process, real HTTP) and read its Singer output."""
+"""Run the tap as users do (its own process, real HTTP) and read its Singer output.
+
+The one runner of the project: tests keep whole runs (`run_tap`), benchmarks stream them
+(`stream_tap`), as a target would read them, without holding the output in memory."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +71,41 @@ def run_tap(
     return TapRun(
         done.returncode, done.stdout, done.stderr, parse_messages(done.stdout.splitlines())
     )
+
+
+@dataclass
+class StreamedRun:
+    seconds: float
+    records: dict[str, int]  # RECORD messages per stream
+    state: dict[str, Any] | None  # the last STATE
+
+
+def stream_tap(
+    tmp: Path,
+    config: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    catalog: dict[str, Any] | None = None,
+) -> StreamedRun:
+    """One tap run read as it streams; a failed run raises with the end of its stderr."""
+    args = write_inputs(tmp, config, state, catalog)
+    stderr_path = tmp / "stderr.log"
+    records: dict[str, int] = {}
+    last_state = None
+    with stderr_path.open("w") as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        assert process.stdout is not None
+        for line in process.stdout:
+            message = json.loads(line)
+            if message["type"] == "RECORD":
+                records[message["stream"]] = records.get(message["stream"], 0) + 1
+            elif message["type"] == "STATE":
+                last_state = message["value"]
+        returncode = process.wait()
+        seconds = time.perf_counter() - started
+    if returncode:
+        raise RuntimeError(f"tap exited {returncode}:\n{stderr_path.read_text()[-2000:]}")
+    return StreamedRun(seconds, records, last_state)
 
 
 def api_requests(log: list[dict[str, Any]]) -> list[dict[str, Any]]:

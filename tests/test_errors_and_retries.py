@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tap_pinterest_ads.pagination import MAX_CURSOR_RESTARTS
+from tap_pinterest_ads.ad_library.walk import MAX_CURSOR_RESTARTS
 from tests.conftest import API_KEY
 from tests.tapio import api_requests, run_tap
 

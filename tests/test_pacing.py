@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tap_pinterest_ads.pacing import WINDOW_SLACK_MS
+from tap_pinterest_ads.resources import WINDOW_SLACK_MS
 from tests.tapio import api_requests, run_tap
 
 LIMIT = 5

@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from singer_sdk.exceptions import ConfigValidationError
 
+from tap_pinterest_ads.ad_library.searches import parse_searches
+from tap_pinterest_ads.config_checks import check_api_url
 from tap_pinterest_ads.dates import UTC, parse_instant, to_iso
-from tap_pinterest_ads.settings import check_api_url, parse_searches
 
 instants = st.datetimes(min_value=dt.datetime(2001, 1, 1), max_value=dt.datetime(2099, 12, 31)).map(
     lambda d: d.replace(microsecond=0, tzinfo=UTC)

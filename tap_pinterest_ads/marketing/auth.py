@@ -17,7 +17,7 @@ from tap_pinterest_ads import redaction
 from tap_pinterest_ads.client import json_body
 from tap_pinterest_ads.marketing.settings import V5Settings
 from tap_pinterest_ads.marketing.tokens import Grant, TokenStore
-from tap_pinterest_ads.pacing import ApiResources
+from tap_pinterest_ads.resources import ApiResources
 from tap_pinterest_ads.retries import (
     MAX_TRIES,
     RETRIABLE,

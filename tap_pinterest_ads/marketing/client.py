@@ -13,6 +13,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.pagination import JSONPathPaginator
 
 from tap_pinterest_ads.client import PinterestHTTPStream, json_body
+from tap_pinterest_ads.config_checks import check_api_url
 from tap_pinterest_ads.marketing.auth import PinterestOAuth, error_fields
 from tap_pinterest_ads.marketing.pacing import HeaderPacer
 from tap_pinterest_ads.marketing.settings import (
@@ -21,9 +22,8 @@ from tap_pinterest_ads.marketing.settings import (
     configured,
     parse_v5_settings,
 )
-from tap_pinterest_ads.pacing import ApiResources, RequestBudget
+from tap_pinterest_ads.resources import ApiResources, RequestBudget
 from tap_pinterest_ads.schema_files import load_schema
-from tap_pinterest_ads.settings import check_api_url
 
 if TYPE_CHECKING:
     from singer_sdk import Tap

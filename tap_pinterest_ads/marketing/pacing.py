@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from tap_pinterest_ads.pacing import Pacer
+from tap_pinterest_ads.resources import Pacer
 from tap_pinterest_ads.retries import MAX_RETRY_AFTER_SECONDS
 
 # Pinterest's own limit for the ads_read/org_read categories is far above this; the

@@ -11,7 +11,7 @@ from typing import Any
 
 from singer_sdk import typing as th
 
-from tap_pinterest_ads.settings import check_api_url, invalid_setting
+from tap_pinterest_ads.config_checks import check_api_url, invalid_setting
 
 DEFAULT_V5_API_URL = "https://api.pinterest.com/v5"
 ENTITY_STATUSES = ("ACTIVE", "PAUSED", "ARCHIVED", "DRAFT", "DELETED_DRAFT")

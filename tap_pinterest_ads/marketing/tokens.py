@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tap_pinterest_ads.settings import invalid_setting
+from tap_pinterest_ads.config_checks import invalid_setting
 
 
 def digest(token: str | None) -> str | None:

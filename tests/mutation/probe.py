@@ -2,7 +2,7 @@
 
     make mutate                                  # a seeded sample of 40 mutants (MUTATE_ARGS)
     .venv/bin/python -m tests.mutation.probe --sample 40 --seed 1
-    .venv/bin/python -m tests.mutation.probe --modules pacing.py redaction.py
+    .venv/bin/python -m tests.mutation.probe --modules resources.py redaction.py
     .venv/bin/python -m tests.mutation.probe --all          # every mutant: many hours
     .venv/bin/python -m tests.mutation.probe --sample 40 --seed 1 --report   # figures only
 
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--sample", type=int, default=40, help="mutants drawn (default 40)")
     which.add_argument("--all", action="store_true", help="every mutant of the selection")
     parser.add_argument("--seed", type=int, default=1, help="which sample")
-    parser.add_argument("--modules", nargs="+", help=f"files under {PACKAGE}/, e.g. pacing.py")
+    parser.add_argument("--modules", nargs="+", help=f"files under {PACKAGE}/, e.g. resources.py")
     parser.add_argument("--commit", default="HEAD", help="the commit to probe (default HEAD)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/tap-pinterest-ads-mutation"))
     parser.add_argument(

@@ -21,7 +21,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_pinterest_ads.conform import parse_count
 from tap_pinterest_ads.dates import UTC, parse_instant, to_iso
-from tap_pinterest_ads.pacing import RequestBudget
+from tap_pinterest_ads.resources import RequestBudget
 
 # Why a walk ended; complete ones move the bookmark, the rest keep it and resume next run.
 END_OF_RESULTS = "end of results"

@@ -21,12 +21,8 @@ from singer_sdk import Stream, metrics
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_pinterest_ads.auth import ad_library_auth
-from tap_pinterest_ads.client import PinterestHTTPStream, json_body
-from tap_pinterest_ads.conform import Losses, converter
-from tap_pinterest_ads.dates import UTC, parse_instant, to_iso
-from tap_pinterest_ads.marketing.settings import configured as v5_configured
-from tap_pinterest_ads.pagination import (
+from tap_pinterest_ads.ad_library.auth import ad_library_auth
+from tap_pinterest_ads.ad_library.walk import (
     BUDGET_SPENT,
     CHECKPOINT_PAGES,
     FUTURE_SKEW,
@@ -39,6 +35,10 @@ from tap_pinterest_ads.pagination import (
     TailRead,
     canonical_keys,
 )
+from tap_pinterest_ads.client import PinterestHTTPStream, json_body
+from tap_pinterest_ads.conform import Losses, converter
+from tap_pinterest_ads.dates import UTC, parse_instant, to_iso
+from tap_pinterest_ads.marketing.settings import configured as v5_configured
 from tap_pinterest_ads.schema_files import load_schema
 
 if TYPE_CHECKING:
@@ -46,8 +46,8 @@ if TYPE_CHECKING:
     from singer_sdk.authenticators import APIKeyAuthenticator
     from singer_sdk.helpers.types import Context
 
-    from tap_pinterest_ads.pacing import ApiResources
-    from tap_pinterest_ads.settings import Search
+    from tap_pinterest_ads.ad_library.searches import Search
+    from tap_pinterest_ads.resources import ApiResources
 
 AD_LIBRARY_PATH = "/api/v1/pinterest-ads"
 PLAN_ERRORS = ("subscription required", "plan or higher required")

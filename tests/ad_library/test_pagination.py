@@ -9,9 +9,7 @@ import logging
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tap_pinterest_ads.dates import UTC, parse_instant
-from tap_pinterest_ads.pacing import RequestBudget
-from tap_pinterest_ads.pagination import (
+from tap_pinterest_ads.ad_library.walk import (
     BUDGET_SPENT,
     END_OF_RESULTS,
     LOOP_GUARD,
@@ -23,6 +21,8 @@ from tap_pinterest_ads.pagination import (
     TailRead,
     canonical_keys,
 )
+from tap_pinterest_ads.dates import UTC, parse_instant
+from tap_pinterest_ads.resources import RequestBudget
 
 T0 = dt.datetime(2026, 9, 1, tzinfo=UTC)
 

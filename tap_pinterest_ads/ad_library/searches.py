@@ -5,15 +5,12 @@ Every error names the setting it is about, e.g. `searches[1].mediatype`.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse
 
-from singer_sdk.exceptions import ConfigValidationError
-
+from tap_pinterest_ads.config_checks import invalid_setting
 from tap_pinterest_ads.dates import parse_day
 
 ENUM_FILTERS: dict[str, tuple[str, ...]] = {
@@ -41,11 +38,6 @@ class Search:
 
     name: str
     filters: Mapping[str, str] = field(default_factory=dict)
-
-
-def invalid_setting(setting: str, problem: str) -> ConfigValidationError:
-    message = f"Invalid setting `{setting}`: {problem}"
-    return ConfigValidationError(message, errors=[message])
 
 
 def _as_list_param(setting: str, value: Any) -> str:
@@ -141,26 +133,3 @@ def parse_searches(raw: Sequence[Mapping[str, Any]] | None) -> tuple[Search, ...
             )
         seen.add(search.name)
     return searches
-
-
-def check_api_url(setting: str, url: str) -> str:
-    """Only https leaves the machine: a key sent over plain http is a key given away."""
-    parsed = urlparse(url)
-    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
-        raise invalid_setting(setting, f"{url!r} is not an http(s) URL")
-    if parsed.scheme == "http" and not _is_loopback(parsed.hostname):
-        raise invalid_setting(
-            setting, "must use https (plain http is allowed only for a loopback host)"
-        )
-    if parsed.query or parsed.fragment:
-        raise invalid_setting(setting, "must not carry a query string or fragment")
-    return url.rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
