@@ -93,7 +93,10 @@ def test_a_key_the_api_echoes_is_masked_and_the_message_kept(sandbox, config, tm
     run = run_tap(tmp_path, config)
     assert run.returncode != 0
     assert_no_key(run)
-    assert f"Invalid API key '{MASK}' for this endpoint" in run.stderr
+    (line,) = [line for line in run.stderr.splitlines() if "| ERROR" in line]
+    assert f"Invalid API key '{MASK}' for this endpoint" in line
+    assert "`api_key`" in line, "the hint points at the key"
+    assert "`searches`" not in line, "not at the search filters"
 
 
 def test_a_redirect_to_another_origin_gets_no_request_and_a_clear_error(sandbox, config, tmp_path):

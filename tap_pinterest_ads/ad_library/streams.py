@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 AD_LIBRARY_PATH = "/api/v1/pinterest-ads"
 PLAN_ERRORS = ("subscription required", "plan or higher required")
 SCROLL_ERRORS = ("scroll token",)
+KEY_ERRORS = ("api key", "api_key", "apikey", "x-api-key")  # a 400 about the key, not the filters
 
 
 class AdLibraryError(FatalAPIError):
@@ -413,6 +414,10 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
             )
         if 400 <= status < 500 and self.is_scroll_error(message):  # 400, or 422 elsewhere
             raise ScrollTokenError(f"{where}: {message}")
+        if status == 400 and any(text in message.lower() for text in KEY_ERRORS):
+            raise AdLibraryError(
+                f"{where}: {message}. The request's key was refused: check the `api_key` setting."
+            )
         if status == 400:
             allowed = body.get("allowed_values")
             hint = body.get("hint")
