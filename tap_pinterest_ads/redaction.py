@@ -90,8 +90,9 @@ def install(secrets: Iterable[str]) -> SecretRedactor:
         for logger in logging.Logger.manager.loggerDict.values()
         if isinstance(logger, logging.Logger)
     ]
-    for logger in loggers:
-        for handler in logger.handlers:
-            if _redactor not in handler.filters:
-                handler.addFilter(_redactor)
+    # Logging's last resort prints a record when no handler is configured yet (a crash early on).
+    handlers = [handler for logger in loggers for handler in logger.handlers]
+    for handler in [*handlers, *([logging.lastResort] if logging.lastResort else [])]:
+        if _redactor not in handler.filters:
+            handler.addFilter(_redactor)
     return _redactor

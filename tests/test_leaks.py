@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import subprocess
+import sys
 
 import pytest
 from singer_sdk.logging import StructuredFormatter
@@ -152,3 +153,16 @@ def test_structured_logging_as_meltano_sets_it_up_masks_the_key_too(sandbox, con
     assert_no_key(TapRun(done.returncode, done.stdout, done.stderr))
     errors = [json.loads(line) for line in done.stderr.splitlines() if '"level":"error"' in line]
     assert any(f"Invalid API key '{MASK}'" in error["message"] for error in errors)
+
+
+def test_a_crash_python_reports_itself_masks_the_secret():
+    # Before any logging is configured (an import or startup failure): Python's own hook and
+    # logging's last-resort handler would print the message as it is.
+    crash = "from tap_pinterest_ads import redaction\n"
+    crash += f"redaction.install([{API_KEY!r}])\nraise RuntimeError('refused {API_KEY}')"
+    done = subprocess.run(
+        [sys.executable, "-c", crash], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 1
+    assert API_KEY not in done.stderr
+    assert f"RuntimeError: refused {MASK}" in done.stderr
