@@ -13,6 +13,7 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from tap_pinterest_ads import redaction
 from tap_pinterest_ads.ad_library.searches import DEFAULT_API_URL, FILTERS, parse_searches
 from tap_pinterest_ads.ad_library.streams import (
+    DEFAULT_PAGE_SIZE,
     PinterestAdSearchMatchesStream,
     PinterestAdSnapshotsStream,
     PinterestAdsStream,
@@ -75,8 +76,8 @@ SETTINGS = th.PropertiesList(
     ),
     th.Property(
         "page_size",
-        th.IntegerType(minimum=1, maximum=50),
-        default=50,
+        th.IntegerType(minimum=1, maximum=DEFAULT_PAGE_SIZE),
+        default=DEFAULT_PAGE_SIZE,
         description="Rows per request (`limit`, max 50). One credit per request whatever the size.",
     ),
     th.Property(

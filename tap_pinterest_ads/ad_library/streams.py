@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 AD_LIBRARY_PATH = "/api/v1/pinterest-ads"
 PLAN_ERRORS = ("subscription required", "plan or higher required")
 SCROLL_ERRORS = ("scroll token",)
+DEFAULT_PAGE_SIZE = 50  # the API's maximum `limit`; a credit buys a page whatever its size
 KEY_ERRORS = ("api key", "api_key", "apikey", "x-api-key")  # a 400 about the key, not the filters
 
 
@@ -116,7 +117,7 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
             **search.filters,
             "sorting": self.sort_field,
             "sortdirection": "asc" if isinstance(walk, TailRead) else "desc",
-            "limit": int(self.config.get("page_size", 50)),
+            "limit": self.page_size,
         }
         if isinstance(walk, ScrollWalk):
             params.update(self.walk_filters(walk))
@@ -129,6 +130,10 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
     def walk_filters(self, walk: ScrollWalk) -> dict[str, str]:
         """Hook: filters a stream adds to every page of its walk."""
         return {}
+
+    @property
+    def page_size(self) -> int:
+        return int(self.config.get("page_size", DEFAULT_PAGE_SIZE))
 
     def page_cap(self) -> int | None:
         """Hook: pages per search per run, for a stream that samples on purpose."""
@@ -184,7 +189,7 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
             budget=self.resources.budget,
             logger=self.logger,
             label=label,
-            page_size=int(self.config.get("page_size", 50)),
+            page_size=self.page_size,
             page_cap=self.page_cap(),
             known_ids=frozenset(str(i) for i in state.get("known_ids") or ()),
             resume=self.saved_resume(context, label),

@@ -99,7 +99,7 @@ class ScrollWalk:
     budget: RequestBudget
     logger: logging.Logger
     label: str
-    page_size: int = 50
+    page_size: int
     page_cap: int | None = None
     known_ids: frozenset[str] = frozenset()
     resume: Resume | None = None

@@ -37,7 +37,7 @@ def walk(cutoff=None, bookmark=None, budget=None, page_cap=None, **extra) -> Scr
         label="pinterest_ads[t]",
         page_cap=page_cap,
         now=T0,
-        **extra,
+        **{"page_size": 50, **extra},
     )
 
 
