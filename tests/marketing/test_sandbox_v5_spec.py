@@ -29,7 +29,7 @@ from tap_pinterest_ads.sandbox.v5.auth import CLIENT_ID, CLIENT_SECRET, FIRST_RE
 from tap_pinterest_ads.sandbox.v5.data import STATUSES
 
 SPEC_PATH = (
-    Path(__file__).resolve().parents[1] / "../shared/reference/pinterest-v5-openapi-5.23.0.json"
+    Path(__file__).resolve().parents[2] / "../shared/reference/pinterest-v5-openapi-5.23.0.json"
 )
 SPEC_URI = "urn:pinterest-v5-openapi"
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
