@@ -22,6 +22,9 @@ ACCOUNTS: tuple[dict[str, Any], ...] = (
     {"campaigns": 20, "permissions": ["FINANCE_VIEW"], "readable": False, "catalogs": ()},
 )
 OWNED = 2
+# Campaigns at the start were created over this span, so an account has delivery history as far
+# back as async reports reach (914 days).
+HISTORY = 915 * DAY
 BOARDS = 12
 ENTITY_KINDS = ("campaigns", "ad_groups", "ads")
 ACCOUNT_KINDS = (*ENTITY_KINDS, "keywords", "audiences", "customer_lists", "conversion_tags")
@@ -97,7 +100,7 @@ class V5Universe(Maker):
         tables: dict[str, list[Row]] = {kind: [] for kind in ACCOUNT_KINDS}
         self.tables[account_id] = tables
         for _ in range(spec["campaigns"]):
-            self._campaign(account_id, self.now - YEAR)
+            self._campaign(account_id, self.now - HISTORY)
         for _ in range(2):  # keywords on the account itself: the only ones listed unfiltered
             tables["keywords"].append(self.keyword(account_id, "advertiser"))
         for _ in range(self.rng.randint(3, 6)):

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from ..http import respond
 from ..state import Outcome, Sandbox
-from . import pages
+from . import analytics, pages
 from .data import Account, Row
 from .pages import ApiError, Params, invalid, one, paginate
 from .state import V5State, loggable, token_id
@@ -30,7 +30,7 @@ PRIVACY = {
     "PUBLIC_AND_SECRET": ("PUBLIC", "SECRET"),
 }
 
-Handler = Callable[[Params, dict[str, str]], dict[str, Any]]
+Handler = Callable[[Params, dict[str, str]], Any]  # a JSON object, or a list for analytics
 
 
 class Api:
@@ -203,6 +203,30 @@ class Api:
         self._business(params)
         return self.v5.universe.user_account()
 
+    # -- analytics ---------------------------------------------------------------------------
+    def _analytics(self, params: Params, path: dict[str, str], level: str) -> list[dict[str, Any]]:
+        account = self._account(path["ad_account_id"])
+        tree = self.v5.tree(account.row["id"])
+        return analytics.sync_analytics(params, tree, level, self.v5.universe)
+
+    def account_analytics(self, params: Params, path: dict[str, str]) -> list[dict[str, Any]]:
+        return self._analytics(params, path, "AD_ACCOUNT")
+
+    def campaign_analytics(self, params: Params, path: dict[str, str]) -> list[dict[str, Any]]:
+        return self._analytics(params, path, "CAMPAIGN")
+
+    def ad_group_analytics(self, params: Params, path: dict[str, str]) -> list[dict[str, Any]]:
+        return self._analytics(params, path, "AD_GROUP")
+
+    def ad_analytics(self, params: Params, path: dict[str, str]) -> list[dict[str, Any]]:
+        return self._analytics(params, path, "AD")
+
+    def user_analytics(self, params: Params, path: dict[str, str]) -> dict[str, Any]:
+        self._business(params)
+        return analytics.user_account_analytics(
+            params, self.v5.sandbox.config.seed, self.v5.universe
+        )
+
 
 def _params(request: Request) -> Params:
     params: Params = {}
@@ -259,7 +283,8 @@ def routes(sandbox: Sandbox, v5: V5State) -> list[Route]:
                     body = handler(params, dict(request.path_params))
                 except ApiError as exc:
                     return Outcome(exc.status, exc.body)
-                return Outcome(200, body, rows=len(body.get("items", [body])))
+                rows = len(body) if isinstance(body, list) else len(body.get("items", [body]))
+                return Outcome(200, body, rows=rows)
 
             return await serve(request, answer)
 
@@ -289,6 +314,10 @@ def routes(sandbox: Sandbox, v5: V5State) -> list[Route]:
         Route("/oauth/token", token, methods=["POST"]),
         Route("/ad_accounts", endpoint(api.ad_accounts)),
         Route(account, endpoint(api.ad_account)),
+        Route(f"{account}/analytics", endpoint(api.account_analytics)),
+        Route(f"{account}/campaigns/analytics", endpoint(api.campaign_analytics)),
+        Route(f"{account}/ad_groups/analytics", endpoint(api.ad_group_analytics)),
+        Route(f"{account}/ads/analytics", endpoint(api.ad_analytics)),
         Route(f"{account}/campaigns", endpoint(api.campaigns)),
         Route(f"{account}/ad_groups", endpoint(api.ad_groups)),
         Route(f"{account}/ads", endpoint(api.ads)),
@@ -304,4 +333,5 @@ def routes(sandbox: Sandbox, v5: V5State) -> list[Route]:
         Route(f"{board}/pins", endpoint(api.board_pins)),
         Route(f"{board}/sections/{{section_id}}/pins", endpoint(api.section_pins)),
         Route("/user_account", endpoint(api.user_account)),
+        Route("/user_account/analytics", endpoint(api.user_analytics)),
     ]

@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import quirks as quirk_rules
 from ..state import LOG_SIZE, WINDOW_SECONDS, Outcome, Sandbox, iso
+from .analytics import Tree, Trees
 from .auth import AUTH_FAILED, Tokens
 from .data import V5Universe
 
@@ -58,6 +59,7 @@ class V5State:
         self.log: deque[dict[str, Any]] = deque(maxlen=LOG_SIZE)
         self.seq = 0
         self._universe: V5Universe | None = None
+        self.trees = Trees()
         self.clock_steps: list[int] = []  # every advance since the start, replayed on first use
         self.changes = {"v5_updated": 0, "v5_added": 0}
         self.tokens.reset(sandbox.epoch, self.config.token_ttl_seconds)
@@ -71,6 +73,9 @@ class V5State:
             for step in self.clock_steps:
                 self._universe.advance(step)
         return self._universe
+
+    def tree(self, account_id: str) -> Tree:
+        return self.trees.get(self.sandbox.config.seed, self.universe, account_id)
 
     def reset(self) -> None:
         self._universe = None
