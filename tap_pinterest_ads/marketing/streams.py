@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tap_pinterest_ads.marketing.accounts import AdAccountsStream
+from tap_pinterest_ads.marketing.analytics import analytics_streams
 from tap_pinterest_ads.marketing.audiences import (
     AudiencesStream,
     ConversionTagsStream,
@@ -55,4 +56,5 @@ def v5_streams(tap: Tap) -> list[Stream]:
         ad_groups,
         KeywordsStream(tap, family=family, ad_groups=ad_groups),
         *(stream(tap, family=family) for stream in simple),
+        *analytics_streams(tap, family),
     ]

@@ -1,0 +1,228 @@
+"""What the analytics and report streams share: the stream base (keys, DATE bookmark per ad
+account with a lookback, the row shape), their run-wide state, and date windows.
+
+Rows are keyed by entity id and `DATE` (and breakdowns), incremental on `DATE` per ad account,
+and each sync re-reads `analytics_lookback_days` behind its bookmark: conversions are attributed
+late, and a re-read day carries the same key, so it updates the row in place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from tap_pinterest_ads.client import PinterestHTTPStream, json_body
+from tap_pinterest_ads.dates import UTC, parse_day
+from tap_pinterest_ads.marketing.client import PAGE_SIZE, V5Family, V5Stream
+from tap_pinterest_ads.marketing.columns import column_schema, is_integer
+from tap_pinterest_ads.marketing.settings import ENTITY_STATUSES, AnalyticsSettings
+from tap_pinterest_ads.resources import Pacer
+from tap_pinterest_ads.schema_files import load_schema
+
+if TYPE_CHECKING:
+    from singer_sdk import Tap
+    from singer_sdk.helpers.types import Context
+
+SYNC_DAYS_BACK = 89  # the API allows 90 days back in UTC; a day of slack for clock skew
+SYNC_WINDOW_DAYS = 90  # days per sync analytics call
+MAX_IDS = 250  # ids per sync analytics call (the spec's maxItems)
+# Pinterest's ads_analytics limit (analytics and reports): 300 requests a minute per user.
+ANALYTICS_PER_MINUTE = 300
+# What every ads analytics row carries besides its metrics: the ad account (the state
+# partition) and the currency its *_MICRO_DOLLAR amounts are in.
+ACCOUNT_FIELDS = {"AD_ACCOUNT_ID": {"type": ["string"]}, "CURRENCY": {"type": ["string", "null"]}}
+
+
+def api_day(response: requests.Response) -> dt.date | None:
+    """The API's own UTC date, from its `Date` header: its clock, not the machine's, decides
+    which days the 90-day window still holds."""
+    try:
+        return email.utils.parsedate_to_datetime(response.headers["Date"]).astimezone(UTC).date()
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def windows(start: dt.date, end: dt.date, days: int) -> Iterator[tuple[dt.date, dt.date]]:
+    """Consecutive inclusive [first, last] windows of at most `days` days covering start..end."""
+    while start <= end:
+        last = min(start + dt.timedelta(days=days - 1), end)
+        yield start, last
+        start = last + dt.timedelta(days=1)
+
+
+def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for first in range(0, len(items), size):
+        yield items[first : first + size]
+
+
+def record_schema(
+    keys: Sequence[str], extras: dict[str, Any], columns: Iterable[str]
+) -> dict[str, Any]:
+    """Keys (never null), the fields every row carries, and one property per column."""
+    properties = {column: column_schema(column) for column in columns}
+    properties.update(extras)
+    for key in keys:
+        properties[key] = {"type": ["string"], **({"format": "date"} if key == "DATE" else {})}
+    return {"type": "object", "properties": dict(sorted(properties.items()))}
+
+
+def narrowed(schema: dict[str, Any], keep: Iterable[str]) -> dict[str, Any]:
+    """A stream's schema file holds every column it can have: keep the configured ones."""
+    wanted = set(keep)
+    properties = {k: v for k, v in schema["properties"].items() if k in wanted}
+    return {**schema, "properties": properties}
+
+
+class AnalyticsShared:
+    """What the analytics and report streams of one run share: their settings, the entity ids
+    of each ad account (listed once), and the ads_analytics pace."""
+
+    def __init__(self, family: V5Family, settings: AnalyticsSettings) -> None:
+        self.family = family
+        self.settings = settings
+        self.pacer = Pacer(ANALYTICS_PER_MINUTE)
+        self.ids: dict[tuple[str, str], list[str]] = {}
+        self.clamped: set[str] = set()
+        self.today: dt.date | None = None  # the API's date, from its last answer
+
+    def api_today(self, stream: AnalyticsStream, context: Context | None) -> dt.date:
+        """Today in the API's clock: from the last answer, else from one cheap request."""
+        if self.today is None:
+            account = (context or {}).get("ad_account_id")
+            path = f"/ad_accounts/{account}" if account else "/user_account"
+            stream.call(context, path, {}, paced=False)
+        return self.today or dt.datetime.now(UTC).date()
+
+    def currency(self, account: str) -> str | None:
+        found = next((a for a in self.family.accounts() if str(a["id"]) == account), None)
+        return found.get("currency") if found else None
+
+    def entity_ids(self, stream: AnalyticsStream, context: Context, entity: str) -> list[str]:
+        """Every id of `entity` (campaigns, ad_groups, ads) in the account in every status, not
+        only those the entity streams emit (edited since their bookmark, chosen statuses)."""
+        account = str(context["ad_account_id"])
+        if (account, entity) not in self.ids:
+            found: list[str] = []
+            params: dict[str, Any] = {"page_size": PAGE_SIZE, "entity_statuses": ENTITY_STATUSES}
+            while True:
+                body = stream.call(context, f"/ad_accounts/{account}/{entity}", params, paced=False)
+                found += [str(item["id"]) for item in body.get("items") or ()]
+                if not body.get("bookmark"):
+                    break
+                params = {**params, "bookmark": body["bookmark"]}
+            self.ids[account, entity] = found
+        return self.ids[account, entity]
+
+
+class AnalyticsStream(V5Stream):
+    """Rows keyed by `key_fields`, incremental on DATE per ad account."""
+
+    replication_key = "DATE"
+    primary_keys: tuple[str, ...] = ()  # type: ignore[assignment]  # key_fields, set when built
+    key_fields: tuple[str, ...] = ("DATE",)
+    extras: dict[str, Any] = ACCOUNT_FIELDS
+    # A lookback re-reads days behind the bookmark: rows arrive out of DATE order.
+    is_sorted = False
+
+    def __init__(
+        self,
+        tap: Tap,
+        *,
+        family: V5Family,
+        shared: AnalyticsShared,
+        schema: dict[str, Any] | None = None,
+    ) -> None:
+        # Not V5Stream.__init__: the schema is narrowed to the configured columns (or, for a
+        # custom report, built from them), where V5Stream loads the file as it is.
+        self.shared = shared
+        schema = schema or narrowed(
+            load_schema(self.name), (*self.key_fields, *self.extras, *self.columns)
+        )
+        PinterestHTTPStream.__init__(self, tap, resources=family.resources, schema=schema)
+        self.family = family
+        family.names.add(self.name)
+        self.primary_keys = self.key_fields
+        self.fields = tuple(self.schema["properties"])
+        self.integers = {f for f in self.fields if is_integer(f)}
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.shared.settings.columns
+
+    def call(
+        self, context: Context | None, path: str, params: dict[str, Any], *, paced: bool = True
+    ) -> Any:
+        """One GET through the SDK's retries and the stream's error handling; the JSON body."""
+        return self.send(context, "GET", path, params=params, paced=paced)
+
+    def send(
+        self,
+        context: Context | None,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+        paced: bool = True,
+    ) -> Any:
+        if paced:
+            self.shared.pacer.wait()  # ads_analytics: analytics, report creation and polls
+        prepared = self.build_prepared_request(
+            method=method,
+            url=f"{self.url_base}{path}",
+            params=params or {},
+            json=body,
+            headers=self.http_headers,
+        )
+        response = self.request_decorator(self._request)(prepared, context)
+        self.shared.today = api_day(response) or self.shared.today
+        return json_body(response)
+
+    def span(self, context: Context | None, days_back: int) -> tuple[dt.date, dt.date]:
+        """The days to read: from the bookmark less the lookback (else `start_date`, else as
+        far as the sync endpoints go) to today, never before what the API keeps."""
+        settings = self.shared.settings
+        today = self.shared.api_today(self, context)
+        oldest = today - dt.timedelta(days=days_back)
+        bookmark = parse_day(self.get_starting_replication_key_value(context))
+        if bookmark is not None:
+            start = bookmark - dt.timedelta(days=settings.lookback_days)
+        else:
+            start = self.first_day() or today - dt.timedelta(days=SYNC_DAYS_BACK)
+        if start < oldest:
+            if bookmark is None and self.name not in self.shared.clamped:
+                self.shared.clamped.add(self.name)
+                self.logger.info(
+                    "%s: start_date %s is older than the API keeps (%d days); reading from %s",
+                    self.name,
+                    start,
+                    days_back,
+                    oldest,
+                )
+            start = oldest
+        return start, today
+
+    def first_day(self) -> dt.date | None:
+        return self.shared.settings.start_date
+
+    def shape(self, row: dict[str, Any], account: str | None) -> dict[str, Any]:
+        """The row as the schema says: every field present (a metric the API left out is
+        null, never 0), ids as strings, whole numbers as integers (money stays exact)."""
+        out: dict[str, Any] = dict.fromkeys(self.fields)
+        for name in self.fields:
+            value = row.get(name)
+            if value is None:
+                continue
+            if name.endswith("_ID") or name == "TARGETING_VALUE":
+                value = str(value)
+            elif name in self.integers and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            out[name] = value
+        if account is not None:
+            out["AD_ACCOUNT_ID"] = account
+            out["CURRENCY"] = self.shared.currency(account)
+        return out
