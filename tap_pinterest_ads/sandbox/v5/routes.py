@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ..http import respond
 from ..state import Outcome, Sandbox
-from . import analytics, pages
+from . import analytics, pages, reports
 from .data import Account, Row
 from .pages import ApiError, Params, invalid, one, paginate
 from .state import V5State, loggable, token_id
@@ -221,6 +222,33 @@ class Api:
     def ad_analytics(self, params: Params, path: dict[str, str]) -> list[dict[str, Any]]:
         return self._analytics(params, path, "AD")
 
+    def get_report(self, params: Params, path: dict[str, str]) -> dict[str, Any]:
+        account = self._account(path["ad_account_id"])
+        token = one(params, "token")
+        if not token:
+            raise invalid("Missing required parameter 'token'")
+        config = self.v5.config
+        return self.v5.reports.status(
+            account.row["id"],
+            token,
+            config.report_polls,
+            config.report_ttl_seconds,
+            config.report_url_ttl_seconds,
+            path["downloads"],
+        )
+
+    def create_report(self, body: Any, path: dict[str, str]) -> dict[str, Any]:
+        account = self._account(path["ad_account_id"])
+        account_id = account.row["id"]
+        return self.v5.reports.create(
+            account_id,
+            self.v5.tree(account_id),
+            body,
+            analytics.today_of(self.v5.universe),
+            self.v5.config.report_fail_rate,
+            self.v5.quirks,
+        )
+
     def user_analytics(self, params: Params, path: dict[str, str]) -> dict[str, Any]:
         self._business(params)
         return analytics.user_account_analytics(
@@ -276,11 +304,15 @@ def routes(sandbox: Sandbox, v5: V5State) -> list[Route]:
                 v5.record(entry, outcome, fault)
         return respond(outcome, fault)
 
+    def downloads(request: Request) -> str:
+        return str(request.base_url).rstrip("/") + PREFIX + reports.DOWNLOADS
+
     def endpoint(handler: Handler) -> Callable[[Request], Any]:
         async def run(request: Request) -> Response:
             def answer(params: Params) -> Outcome:
                 try:
-                    body = handler(params, dict(request.path_params))
+                    path = {**request.path_params, "downloads": downloads(request)}
+                    body = handler(params, path)
                 except ApiError as exc:
                     return Outcome(exc.status, exc.body)
                 rows = len(body) if isinstance(body, list) else len(body.get("items", [body]))
@@ -308,6 +340,37 @@ def routes(sandbox: Sandbox, v5: V5State) -> list[Route]:
 
         return await serve(request, answer, seen)
 
+    async def create_report(request: Request) -> Response:
+        raw = await request.body()
+        try:
+            body: Any = json.loads(raw) if raw.strip() else None
+        except ValueError:
+            body = None  # answered as a body that is not a JSON object
+
+        def answer(params: Params) -> Outcome:  # the spec: no query parameters, so none read
+            try:
+                return Outcome(200, api.create_report(body, dict(request.path_params)))
+            except ApiError as exc:
+                return Outcome(exc.status, exc.body)
+
+        return await serve(request, answer)
+
+    async def download(request: Request) -> Response:
+        """The report file at its pre-signed URL: no bearer (S3 refuses a second auth), no
+        rate window, no faults; 403 once the URL has expired."""
+        has_auth = "authorization" in request.headers
+        with sandbox.lock:
+            status, found = v5.reports.download(
+                request.path_params["token"], request.path_params["key"], has_auth
+            )
+            switches = dict(v5.quirks)
+            entry: dict[str, Any] = {"method": "GET", "path": request.url.path, "params": {}}
+            v5.record({**entry, "authorization_sent": has_auth}, Outcome(status, {}), None)
+        if isinstance(found, str):
+            return Response(found, status, media_type="application/xml")
+        media = "text/csv" if found.request.csv else "application/json"
+        return StreamingResponse(reports.render(found, switches), media_type=media)
+
     account = "/ad_accounts/{ad_account_id}"
     board = "/boards/{board_id}"
     return [
@@ -318,6 +381,9 @@ def routes(sandbox: Sandbox, v5: V5State) -> list[Route]:
         Route(f"{account}/campaigns/analytics", endpoint(api.campaign_analytics)),
         Route(f"{account}/ad_groups/analytics", endpoint(api.ad_group_analytics)),
         Route(f"{account}/ads/analytics", endpoint(api.ad_analytics)),
+        Route(f"{account}/reports", endpoint(api.get_report)),
+        Route(f"{account}/reports", create_report, methods=["POST"]),
+        Route(reports.DOWNLOADS + "/{token}/{key}/{name}", download),
         Route(f"{account}/campaigns", endpoint(api.campaigns)),
         Route(f"{account}/ad_groups", endpoint(api.ad_groups)),
         Route(f"{account}/ads", endpoint(api.ads)),

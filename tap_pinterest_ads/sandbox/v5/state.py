@@ -16,17 +16,24 @@ from ..state import LOG_SIZE, WINDOW_SECONDS, Outcome, Sandbox, iso
 from .analytics import Tree, Trees
 from .auth import AUTH_FAILED, Tokens
 from .data import V5Universe
+from .reports import Reports
 
 QUIRKS: dict[str, tuple[Any, ...]] = {
     "ratelimit_headers": (True, False),
     "refused_grant_status": (400, 401),
     "default_order": ("ASCENDING", "DESCENDING"),
     "product_group_time": ("s", "ms"),
+    "report_id_types": ("mixed", "string"),
+    "report_targeting_columns": ("upper", "lower"),
 }
 DEFAULTS = {name: values[0] for name, values in QUIRKS.items()}
 TUNABLE: dict[str, type[int] | type[float]] = {
     "rate_limit_per_minute": int,
     "token_ttl_seconds": float,
+    "report_polls": int,
+    "report_fail_rate": float,
+    "report_url_ttl_seconds": float,
+    "report_ttl_seconds": float,
 }
 RATE_LIMITED = {
     "code": 8,
@@ -40,6 +47,10 @@ SECRET_PARAMS = ("access_token", "refresh_token", "client_secret", "code")
 class V5Config:
     rate_limit_per_minute: int = 1000  # org_read's standard limit; ads_read allows more
     token_ttl_seconds: float = 3600
+    report_polls: int = 2  # polls that see IN_PROGRESS before a report is FINISHED or FAILED
+    report_fail_rate: float = 0  # share of report jobs that end FAILED (deterministic per job)
+    report_url_ttl_seconds: float = 300  # "the link is valid for five minutes"
+    report_ttl_seconds: float = 3600  # "and the report is valid for one hour"
     quirks: dict[str, Any] | None = None  # switches that differ from the defaults
 
 
@@ -60,6 +71,7 @@ class V5State:
         self.seq = 0
         self._universe: V5Universe | None = None
         self.trees = Trees()
+        self.reports = Reports(sandbox.config.seed)
         self.clock_steps: list[int] = []  # every advance since the start, replayed on first use
         self.changes = {"v5_updated": 0, "v5_added": 0}
         self.tokens.reset(sandbox.epoch, self.config.token_ttl_seconds)
@@ -79,6 +91,7 @@ class V5State:
 
     def reset(self) -> None:
         self._universe = None
+        self.reports.reset()
         self.clock_steps.clear()
         self.changes = dict.fromkeys(self.changes, 0)
         self.quirks = dict(self.startup.quirks or {})
