@@ -222,6 +222,7 @@ from .http import HideDrops, checked, json_body, non_negative, parse_fault
 from .state import TUNABLE, Sandbox, SandboxConfig, iso
 from .v5 import controls as v5_controls
 from .v5 import routes as v5_routes
+from .v5.data import Size
 from .v5.state import QUIRKS as V5_QUIRKS
 from .v5.state import V5Config, V5State
 
@@ -434,6 +435,20 @@ def main(argv: list[str] | None = None) -> None:
     v5_defaults = V5Config()
     parser.add_argument("--v5-rate-limit", type=int, default=v5_defaults.rate_limit_per_minute)
     parser.add_argument("--v5-token-ttl", type=float, default=v5_defaults.token_ttl_seconds)
+    parser.add_argument("--v5-accounts", type=int, help="sized universe: ad accounts (all owned)")
+    parser.add_argument("--v5-campaigns", type=int, help="sized universe: campaigns per account")
+    parser.add_argument("--v5-ads", type=int, help="sized universe: ads per account")
+    parser.add_argument(
+        "--v5-analytics-rate-limit",
+        type=int,
+        default=v5_defaults.analytics_rate_limit_per_minute,
+        help="ads_analytics calls a minute (0: only --v5-rate-limit applies)",
+    )
+    parser.add_argument("--v5-report-polls", type=int, default=v5_defaults.report_polls)
+    parser.add_argument("--v5-report-fail-rate", type=float, default=v5_defaults.report_fail_rate)
+    parser.add_argument(
+        "--v5-report-url-ttl", type=float, default=v5_defaults.report_url_ttl_seconds
+    )
     parser.add_argument(
         "--v5-quirk",
         action="append",
@@ -451,10 +466,20 @@ def main(argv: list[str] | None = None) -> None:
         )
     except ValueError as exc:
         parser.error(str(exc))
+    sized = (args.v5_accounts, args.v5_campaigns, args.v5_ads)
+    if any(n is not None for n in sized) and not all(n is not None and n > 0 for n in sized):
+        parser.error("--v5-accounts, --v5-campaigns and --v5-ads go together, each above 0")
+    if not 0 <= args.v5_report_fail_rate <= 1:
+        parser.error("--v5-report-fail-rate must be between 0 and 1")
     v5_config = V5Config(
         rate_limit_per_minute=args.v5_rate_limit,
         token_ttl_seconds=args.v5_token_ttl,
+        analytics_rate_limit_per_minute=args.v5_analytics_rate_limit,
+        report_polls=args.v5_report_polls,
+        report_fail_rate=args.v5_report_fail_rate,
+        report_url_ttl_seconds=args.v5_report_url_ttl,
         quirks=v5_switches,
+        size=Size(*sized) if args.v5_accounts is not None else None,
     )
     config = SandboxConfig(
         seed=args.seed,

@@ -394,6 +394,8 @@ def test_v5_cli_flags() -> None:
         assert proc.v5_quirks() == {
             "ratelimit_headers": True,
             "product_group_time": "s",
+            "report_id_types": "mixed",
+            "report_targeting_columns": "upper",
             **quirks,
         }
         assert refresh(proc, FIRST_REFRESH_TOKEN).json()["expires_in"] == 5

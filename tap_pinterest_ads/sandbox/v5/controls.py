@@ -116,6 +116,8 @@ def routes(sandbox: Sandbox, v5: V5State) -> list[Route]:
         if unknown:
             raise HTTPException(400, f"Unknown config keys {unknown}; allowed: {list(TUNABLE)}")
         values: dict[str, Any] = {name: TUNABLE[name](non_negative(data, name, 0)) for name in data}
+        if values.get("report_fail_rate", 0) > 1:
+            raise HTTPException(400, "'report_fail_rate' must be between 0 and 1")
         with sandbox.lock:
             for name, value in values.items():
                 setattr(v5.config, name, value)

@@ -46,6 +46,23 @@ def updated_field(kind: str) -> str:
     return "updated_timestamp" if kind == "audiences" else "updated_time"
 
 
+@dataclass(frozen=True)
+class Size:
+    """A universe of `accounts` ad accounts, all owned and readable, each with `campaigns`
+    campaigns and exactly `ads` ads at the start (for benchmarks); None: the default mix."""
+
+    accounts: int
+    campaigns: int
+    ads: int
+
+    def specs(self) -> tuple[dict[str, Any], ...]:
+        owned = {"permissions": ["OWNER"], "readable": True}
+        return tuple(
+            {**owned, "campaigns": self.campaigns, "catalogs": ("RETAIL",) if i == 0 else ()}
+            for i in range(self.accounts)
+        )
+
+
 @dataclass
 class Account:
     row: Row
@@ -57,8 +74,9 @@ class V5Universe(Maker):
     """Rows are stored exactly as served, each table in id order (ids grow with creation time,
     as the spec says of the real ones)."""
 
-    def __init__(self, seed: int, now: int) -> None:
+    def __init__(self, seed: int, now: int, size: Size | None = None) -> None:
         super().__init__(seed, now)
+        self.size = size
         self.accounts: list[Account] = []
         self.tables: dict[str, dict[str, list[Row]]] = {}
         self.catalogs: dict[str, dict[str, list[Row]]] = {}
@@ -66,7 +84,7 @@ class V5Universe(Maker):
         self.sections: dict[str, list[Row]] = {}
         self.pins: list[Row] = []
         self.feed_catalog: dict[str, str] = {}  # retail feeds do not show their catalog
-        for index, spec in enumerate(ACCOUNTS):
+        for index, spec in enumerate(size.specs() if size else ACCOUNTS):
             self._account(index, spec)
         self._organic()
 
@@ -84,23 +102,28 @@ class V5Universe(Maker):
     # -- building ------------------------------------------------------------------------
     def _account(self, index: int, spec: dict[str, Any]) -> None:
         created, updated = self._times(self.now - 3 * YEAR)
-        owner = "sandbox_user" if index < OWNED else f"partner_{index}"
+        owned = index < OWNED or self.size is not None
+        owner = "sandbox_user" if owned else f"partner_{index}"
         row = {
             "id": self._id("ad_account"),
             "name": f"Sandbox Ads {index + 1}",
             "owner": {"username": owner, "id": str(7_000_000_000 + index)},
-            "country": ("US", "GB", "DE", "FR")[index],
-            "currency": ("USD", "GBP", "EUR", "EUR")[index],
+            "country": ("US", "GB", "DE", "FR")[index % 4],
+            "currency": ("USD", "GBP", "EUR", "EUR")[index % 4],
             "permissions": spec["permissions"],
             "created_time": created,
             "updated_time": updated,
         }
         account_id = row["id"]
-        self.accounts.append(Account(row, spec["readable"], index < OWNED))
+        self.accounts.append(Account(row, spec["readable"], owned))
         tables: dict[str, list[Row]] = {kind: [] for kind in ACCOUNT_KINDS}
         self.tables[account_id] = tables
-        for _ in range(spec["campaigns"]):
-            self._campaign(account_id, self.now - HISTORY)
+        campaigns = spec["campaigns"]
+        for number in range(campaigns):
+            ads = None
+            if self.size is not None:  # exactly size.ads ads, spread evenly
+                ads = self.size.ads // campaigns + (number < self.size.ads % campaigns)
+            self._campaign(account_id, self.now - HISTORY, ads)
         for _ in range(2):  # keywords on the account itself: the only ones listed unfiltered
             tables["keywords"].append(self.keyword(account_id, "advertiser"))
         for _ in range(self.rng.randint(3, 6)):
@@ -140,7 +163,8 @@ class V5Universe(Maker):
             return "PAUSED"
         return status
 
-    def _campaign(self, account_id: str, since: int) -> Row:
+    def _campaign(self, account_id: str, since: int, ads: int | None = None) -> Row:
+        """`ads`: exactly this many ads over its ad groups (None: 2 to 6 per ad group)."""
         created, updated = self._times(since)
         start = created + self.rng.randint(0, 20) * DAY
         end = start + self.rng.randint(7, 200) * DAY if self.rng.random() < 0.6 else None
@@ -167,8 +191,12 @@ class V5Universe(Maker):
         }
         self._summarise(row)
         self.tables[account_id]["campaigns"].append(row)
-        for _ in range(self.rng.randint(1, 3)):
-            self._ad_group(row, created)
+        groups = self.rng.randint(1, 3)
+        if ads is not None:
+            groups = max(1, min(groups, ads))
+        for number in range(groups):
+            share = None if ads is None else ads // groups + (number < ads % groups)
+            self._ad_group(row, created, share)
         return row
 
     def _summarise(self, row: Row) -> None:
@@ -184,7 +212,7 @@ class V5Universe(Maker):
         else:
             row["summary_status"] = "RUNNING"
 
-    def _ad_group(self, campaign: Row, since: int) -> None:
+    def _ad_group(self, campaign: Row, since: int, ads: int | None = None) -> None:
         created, updated = self._times(since)
         budget = self.rng.randint(5, 500) * 1_000_000
         row = {
@@ -223,7 +251,7 @@ class V5Universe(Maker):
         self._summarise(row)
         tables = self.tables[campaign["ad_account_id"]]
         tables["ad_groups"].append(row)
-        for _ in range(self.rng.randint(2, 6)):
+        for _ in range(self.rng.randint(2, 6) if ads is None else ads):
             self._ad(row, created)
         for _ in range(self.rng.randint(0, 4)):
             tables["keywords"].append(self.keyword(row["id"], "ad_group"))

@@ -279,20 +279,24 @@ def routes(sandbox: Sandbox, v5: V5State) -> list[Route]:
         bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
         secret = token_call.pop("secret") if token_call else bearer
         epoch = sandbox.epoch
+        path = request.url.path
+        analytics_call = path.endswith("/reports") or (
+            path.endswith("/analytics") and not path.endswith("/user_account/analytics")
+        )
         if sandbox.config.latency_ms:
             await asyncio.sleep(sandbox.config.latency_ms / 1000)
         with sandbox.lock:
-            outcome = v5.admit(bearer) if token_call is None else None
+            outcome = v5.admit(bearer, analytics_call) if token_call is None else None
             fault = sandbox.next_fault(FAMILY, request.url.path) if outcome is None else None
         if outcome is None:
             if fault and fault["kind"] == "timeout":
                 await asyncio.sleep(fault["seconds"])
             with sandbox.lock:
-                path, query = request.url.path, request.url.query
+                query = request.url.query
                 outcome = v5.injected(fault, path, query, secret or "") or answer(params)
         with sandbox.lock:
             if token_call is None and outcome.status != 302:
-                v5.rate_headers(outcome)
+                v5.rate_headers(outcome, analytics_call)
             if sandbox.epoch == epoch:
                 entry = {
                     "method": request.method,

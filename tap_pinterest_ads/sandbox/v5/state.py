@@ -15,7 +15,7 @@ from .. import quirks as quirk_rules
 from ..state import LOG_SIZE, WINDOW_SECONDS, Outcome, Sandbox, iso
 from .analytics import Tree, Trees
 from .auth import AUTH_FAILED, Tokens
-from .data import V5Universe
+from .data import Size, V5Universe
 from .reports import Reports
 
 QUIRKS: dict[str, tuple[Any, ...]] = {
@@ -30,6 +30,7 @@ DEFAULTS = {name: values[0] for name, values in QUIRKS.items()}
 TUNABLE: dict[str, type[int] | type[float]] = {
     "rate_limit_per_minute": int,
     "token_ttl_seconds": float,
+    "analytics_rate_limit_per_minute": int,
     "report_polls": int,
     "report_fail_rate": float,
     "report_url_ttl_seconds": float,
@@ -47,11 +48,15 @@ SECRET_PARAMS = ("access_token", "refresh_token", "client_secret", "code")
 class V5Config:
     rate_limit_per_minute: int = 1000  # org_read's standard limit; ads_read allows more
     token_ttl_seconds: float = 3600
+    # The ads_analytics category's own window (Standard access: 300 a minute); 0: none, only
+    # the window above applies.
+    analytics_rate_limit_per_minute: int = 0
     report_polls: int = 2  # polls that see IN_PROGRESS before a report is FINISHED or FAILED
     report_fail_rate: float = 0  # share of report jobs that end FAILED (deterministic per job)
     report_url_ttl_seconds: float = 300  # "the link is valid for five minutes"
     report_ttl_seconds: float = 3600  # "and the report is valid for one hour"
     quirks: dict[str, Any] | None = None  # switches that differ from the defaults
+    size: Size | None = None  # accounts, campaigns and ads for benchmarks; None: the default mix
 
 
 def token_id(token: str) -> str:
@@ -67,6 +72,7 @@ class V5State:
         self.quirks: dict[str, Any] = dict(self.startup.quirks or {})
         self.tokens = Tokens(sandbox.config.seed)
         self.window: deque[float] = deque()
+        self.analytics_window: deque[float] = deque()
         self.log: deque[dict[str, Any]] = deque(maxlen=LOG_SIZE)
         self.seq = 0
         self._universe: V5Universe | None = None
@@ -81,7 +87,7 @@ class V5State:
         """Built at the start clock on first use (the sandbox starts fast), then advanced."""
         if self._universe is None:
             start = int(self.sandbox.startup.start.timestamp())
-            self._universe = V5Universe(self.sandbox.config.seed, start)
+            self._universe = V5Universe(self.sandbox.config.seed, start, self.config.size)
             for step in self.clock_steps:
                 self._universe.advance(step)
         return self._universe
@@ -97,6 +103,7 @@ class V5State:
         self.quirks = dict(self.startup.quirks or {})
         self.tokens.reset(self.sandbox.epoch, self.config.token_ttl_seconds)
         self.window.clear()
+        self.analytics_window.clear()
         self.log.clear()
         self.seq = 0
 
@@ -127,32 +134,42 @@ class V5State:
             **self.changes,
             "rate_limit_per_minute": self.config.rate_limit_per_minute,
             "token_ttl_seconds": self.config.token_ttl_seconds,
+            "reports": self.reports.created,
         }
 
     # -- metering ------------------------------------------------------------------------
-    def admit(self, bearer: str | None) -> Outcome | None:
-        """Bearer check, then the per-minute window (the token user's; rejected calls count)."""
+    def _windows(self, analytics: bool) -> list[tuple[deque[float], int]]:
+        """The per-minute windows a request counts in, with their limits."""
+        windows = [(self.window, self.config.rate_limit_per_minute)]
+        if analytics and self.config.analytics_rate_limit_per_minute:
+            windows.append((self.analytics_window, self.config.analytics_rate_limit_per_minute))
+        return windows
+
+    def admit(self, bearer: str | None, analytics: bool = False) -> Outcome | None:
+        """Bearer check, then the per-minute windows (the token user's; rejected calls count):
+        every request's, and the ads_analytics category's for analytics and reports."""
         if not self.tokens.valid(bearer):
             return Outcome(401, dict(AUTH_FAILED))
         now = time.monotonic()
-        while self.window and self.window[0] <= now - WINDOW_SECONDS:
-            self.window.popleft()
-        self.window.append(now)
-        if len(self.window) > self.config.rate_limit_per_minute:
-            return Outcome(429, dict(RATE_LIMITED))
-        return None
+        over = False
+        for window, limit in self._windows(analytics):
+            while window and window[0] <= now - WINDOW_SECONDS:
+                window.popleft()
+            window.append(now)
+            over = over or len(window) > limit
+        return Outcome(429, dict(RATE_LIMITED)) if over else None
 
-    def rate_headers(self, outcome: Outcome) -> None:
-        """The IETF-draft style headers seen on real v5 answers (the spec defines none); a
-        fault's own values stay."""
+    def rate_headers(self, outcome: Outcome, analytics: bool = False) -> None:
+        """The IETF-draft style headers seen on real v5 answers (the spec defines none), for
+        the tightest window the request counts in; a fault's own values stay."""
         if not self.quirks["ratelimit_headers"]:
             return
-        limit = self.config.rate_limit_per_minute
+        window, limit = min(self._windows(analytics), key=lambda w: w[1] - len(w[0]))
         now = time.monotonic()
-        reset = math.ceil(self.window[0] + WINDOW_SECONDS - now) if self.window else 60
+        reset = math.ceil(window[0] + WINDOW_SECONDS - now) if window else 60
         for name, value in (
             ("x-ratelimit-limit", f"{limit}, {limit};w=60"),
-            ("x-ratelimit-remaining", str(max(0, limit - len(self.window)))),
+            ("x-ratelimit-remaining", str(max(0, limit - len(window)))),
             ("x-ratelimit-reset", str(max(1, reset))),
         ):
             outcome.headers.setdefault(name, value)
