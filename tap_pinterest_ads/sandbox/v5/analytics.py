@@ -151,13 +151,13 @@ class Trees:
 
     def __init__(self) -> None:
         self._trees: dict[str, Tree] = {}
-        self._built_for: tuple[int, int] | None = None
+        self._built_for: tuple[V5Universe, int] | None = None
 
     def get(self, seed: int, universe: V5Universe, account_id: str) -> Tree:
-        version = (id(universe), universe.now)
-        if version != self._built_for:
+        built_for = self._built_for
+        if built_for is None or built_for[0] is not universe or built_for[1] != universe.now:
             self._trees.clear()
-            self._built_for = version
+            self._built_for = (universe, universe.now)
         tree = self._trees.get(account_id)
         if tree is None:
             account = next(a.row for a in universe.accounts if a.row["id"] == account_id)
