@@ -188,7 +188,8 @@ class AnalyticsStream(V5Stream):
         settings = self.shared.settings
         today = self.shared.api_today(self, context)
         oldest = today - dt.timedelta(days=days_back)
-        bookmark = parse_day(self.get_starting_replication_key_value(context))
+        # The partition's own bookmark: the SDK's starting value falls back to `start_date`.
+        bookmark = parse_day(self.get_context_state(context).get("replication_key_value"))
         if bookmark is not None:
             start = bookmark - dt.timedelta(days=settings.lookback_days)
         else:
@@ -205,6 +206,11 @@ class AnalyticsStream(V5Stream):
                 )
             start = oldest
         return start, today
+
+    def post_process(
+        self, row: dict[str, Any], context: Context | None = None
+    ) -> dict[str, Any] | None:
+        return row  # days behind the bookmark are re-read on purpose (late conversions)
 
     def first_day(self) -> dt.date | None:
         return self.shared.settings.start_date
