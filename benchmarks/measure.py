@@ -1,0 +1,169 @@
+"""What one child process cost: wall time, CPU and peak memory, read as its stdout streams.
+
+Shared by the floor and Airbyte benchmarks, which run three kinds of process (the tap, the floor
+scripts, Airbyte's source); `tests/tapio.py` builds the tap's command line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import platform
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from tap_pinterest_ads.sandbox.control import SandboxProcess
+
+
+@dataclass
+class Cost:
+    seconds: float  # wall, from start to exit, output read as it came
+    user: float  # CPU seconds of the child alone (os.wait4), not of this reader
+    system: float
+    peak_rss_mb: float
+    returncode: int = 0
+
+    @property
+    def cpu(self) -> float:
+        return self.user + self.system
+
+
+def run_measured(
+    args: list[str],
+    on_line: Callable[[bytes], None],
+    *,
+    stderr_path: Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+) -> Cost:
+    """Run `args`, hand each stdout line to `on_line`; with `check`, raise with the end of its
+    stderr if it fails."""
+    with stderr_path.open("wb") as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, cwd=cwd, env=env)
+        assert process.stdout is not None
+        for line in process.stdout:
+            on_line(line)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    if check and process.returncode:
+        tail = stderr_path.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"{args[0]} … exited {process.returncode}:\n{tail}")
+    # ru_maxrss is in KiB on Linux.
+    return Cost(seconds, usage.ru_utime, usage.ru_stime, usage.ru_maxrss / 1024, process.returncode)
+
+
+class Records:
+    """Reads Singer (or, with `airbyte`, Airbyte) messages line by line and keeps, per stream,
+    a digest of each record by its key: enough to say whether two runs wrote the same rows
+    without holding them. `volatile` fields (run timestamps) are left out of the digest."""
+
+    def __init__(
+        self,
+        keys: dict[str, tuple[str, ...]] | None = None,
+        volatile: frozenset[str] = frozenset(),
+        airbyte: bool = False,
+        facets: dict[str, str] | None = None,
+    ) -> None:
+        self.keys = keys or {}
+        self.facet_fields = facets or {}  # stream -> a field kept per key, to explain a diff
+        self.facets: dict[str, dict[tuple[str, ...], str]] = {}
+        self.volatile = volatile
+        self.airbyte = airbyte
+        self.counts: Counter[str] = Counter()
+        self.duplicates: Counter[str] = Counter()
+        self.digests: dict[str, dict[tuple[str, ...], bytes]] = {}
+        self._decode = msgspec.json.Decoder().decode
+        self._encode = msgspec.json.Encoder(order="sorted").encode
+
+    def __call__(self, line: bytes) -> None:
+        if not line.startswith(b"{"):
+            return
+        message = self._decode(line)
+        if message.get("type") != "RECORD":
+            return
+        if self.airbyte:
+            stream, record = message["record"]["stream"], message["record"]["data"]
+        else:
+            stream, record = message["stream"], message["record"]
+        key = tuple(str(record.get(name)) for name in self.keys.get(stream, ("id",)))
+        kept = {k: v for k, v in record.items() if k not in self.volatile}
+        digests = self.digests.setdefault(stream, {})
+        self.counts[stream] += 1
+        if key in digests:
+            self.duplicates[stream] += 1
+        digests[key] = hashlib.blake2b(self._encode(kept), digest_size=8).digest()
+        if stream in self.facet_fields:
+            facet = str(record.get(self.facet_fields[stream]))
+            self.facets.setdefault(stream, {})[key] = facet
+
+    def ids(self, stream: str) -> set[tuple[str, ...]]:
+        return set(self.digests.get(stream, {}))
+
+    def differing(self, other: Records) -> dict[str, int]:
+        """Per stream, keys one side lacks or whose record differs."""
+        out = {}
+        for stream in sorted(set(self.digests) | set(other.digests)):
+            mine, theirs = self.digests.get(stream, {}), other.digests.get(stream, {})
+            diff = sum(mine.get(k) != theirs.get(k) for k in set(mine) | set(theirs))
+            if diff:
+                out[stream] = diff
+        return out
+
+
+def request_shapes(log: list[dict[str, Any]], cursor: str) -> Counter[str]:
+    """The sandbox's request log as path + parameters, the page cursor's value left out: two
+    runs that walk the same pages have the same shapes."""
+    shapes: Counter[str] = Counter()
+    for entry in log:
+        params = {k: v for k, v in (entry.get("params") or {}).items() if k != cursor}
+        shapes[f"{entry.get('method', 'GET')} {entry['path']} {sorted(params.items())}"] += 1
+    return shapes
+
+
+@contextmanager
+def sandbox(**options: Any) -> Iterator[SandboxProcess]:
+    """The bundled sandbox in its own process with these flags (`latency_ms=200`, ...)."""
+    with SandboxProcess(**options) as process:
+        yield process
+
+
+def machine_line() -> str:
+    """When and where: the load average matters on a shared 2-core machine."""
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    now = dt.datetime.now(dt.timezone.utc)
+    return (
+        f"{now:%Y-%m-%d %H:%M UTC}; {os.cpu_count()} CPUs, load average {load} (1, 5, 15 min) "
+        f"at the end; Python {platform.python_version()}"
+    )
+
+
+def table(header: list[str], rows: list[list[str]], text_columns: int = 1) -> str:
+    """A Markdown table: the first `text_columns` left-aligned, the numbers right-aligned."""
+    align = [":--" if i < text_columns else "--:" for i in range(len(header))]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in [header, align, *rows])
+
+
+def splice(readme: Path, name: str, text: str) -> None:
+    """Put `text` between this section's markers in the README, or append it: each benchmark
+    script rewrites only its own section."""
+    begin, end = f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
+    block = f"{begin}\n{text.strip()}\n{end}"
+    current = readme.read_text() if readme.exists() else ""
+    if begin in current and end in current:
+        head, rest = current.split(begin, 1)
+        current = head + block + rest.split(end, 1)[1]
+    else:
+        current = current.rstrip() + "\n\n" + block + "\n"
+    readme.write_text(current)
