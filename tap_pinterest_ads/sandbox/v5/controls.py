@@ -11,8 +11,9 @@ from starlette.routing import Route
 
 from ..http import checked, json_body, non_negative
 from ..state import Sandbox
+from . import analytics
 from .data import STATUSES, Row
-from .pages import listed
+from .pages import ApiError, listed
 from .state import TUNABLE, V5State
 
 # Truth per stream name (the tap's names): every row a complete read should give.
@@ -91,6 +92,26 @@ def routes(sandbox: Sandbox, v5: V5State) -> list[Route]:
             rows = sorted(truth(v5, entity, params), key=lambda r: int(r["id"]))
             return JSONResponse({"ids": [r["id"] for r in rows], "items": rows})
 
+    async def analytics_truth(request: Request) -> Response:
+        """What the sync endpoint of that level would answer for any range (no 90-day or
+        250-id rule, no auth); ids default to every object of the level in the account."""
+        level = request.path_params["level"].upper()
+        if level not in analytics.LEVELS:
+            raise HTTPException(404, f"Unknown level '{level}'; known: {list(analytics.LEVELS)}")
+        params: dict[str, list[str]] = {}
+        for name, value in request.query_params.multi_items():
+            params.setdefault(name, []).append(value)
+        with sandbox.lock:
+            account_id = (params.get("ad_account_id") or [""])[-1]
+            if v5.universe.account(account_id) is None:
+                raise HTTPException(400, "'ad_account_id' must name an ad account of the sandbox")
+            tree = v5.tree(account_id)
+            try:
+                rows = analytics.truth_rows(params, tree, level, v5.universe)
+            except ApiError as exc:
+                raise HTTPException(exc.status, str(exc)) from None
+            return JSONResponse({"rows": rows})
+
     async def tokens(request: Request) -> Response:
         with sandbox.lock:
             return JSONResponse(v5.tokens.state())
@@ -131,6 +152,7 @@ def routes(sandbox: Sandbox, v5: V5State) -> list[Route]:
     return [
         Route("/state", state),
         Route("/truth/{entity}", entity_truth),
+        Route("/analytics/{level}", analytics_truth),
         Route("/tokens", tokens),
         Route("/expire-tokens", expire_tokens, methods=["POST"]),
         Route("/revoke-tokens", revoke_tokens, methods=["POST"]),
