@@ -47,7 +47,7 @@ def today(sb: SandboxProcess) -> date:
     return date.fromisoformat(sb.v5_state()["now"][:10])
 
 
-def window(sb: SandboxProcess, back: int, span: int) -> dict[str, str]:
+def window(sb: SandboxProcess, back: int, span: int) -> dict[str, Any]:
     start = today(sb) - timedelta(days=back)
     return {"start_date": start.isoformat(), "end_date": (start + timedelta(days=span)).isoformat()}
 
@@ -57,7 +57,7 @@ def account(sb: SandboxProcess) -> str:
 
 
 def analytics(
-    sb: SandboxProcess, level: str, ids: list[str] | None = None, **params: Any
+    sb: SandboxProcess, level: str, *, ids: list[str] | None = None, **params: Any
 ) -> list[dict[str, Any]]:
     """Every row of a level for `ids`, in calls of at most 250 ids."""
     path = f"/ad_accounts/{account(sb)}/{PATHS[level]}"
@@ -95,7 +95,7 @@ def test_the_account_is_the_sum_of_its_campaigns_ad_groups_and_ads(sb: SandboxPr
     assert len(account_rows) == 10 and all(r["SPEND_IN_MICRO_DOLLAR"] > 0 for r in account_rows)
     expected = per_day(account_rows)
     for level in LEVEL_IDS:
-        rows = analytics(sb, level, every_id(sb, level), **dates)
+        rows = analytics(sb, level, ids=every_id(sb, level), **dates)
         assert per_day(rows) == expected, level
         assert all(isinstance(r[KEY[level]], str) for r in rows)  # the spec: ids are strings
     total = analytics(sb, "ad_account", **dates, granularity="TOTAL")
@@ -105,7 +105,7 @@ def test_the_account_is_the_sum_of_its_campaigns_ad_groups_and_ads(sb: SandboxPr
 
 
 def test_a_metric_an_entity_does_not_have_is_absent(sb: SandboxProcess) -> None:
-    rows = analytics(sb, "campaign", every_id(sb, "campaign"), **window(sb, 40, 20))
+    rows = analytics(sb, "campaign", ids=every_id(sb, "campaign"), **window(sb, 40, 20))
     campaigns = {c["id"]: c for c in sb.v5_truth("campaigns", ad_account_id=account(sb))}
     video = {a["campaign_id"] for a in sb.v5_truth("ads") if a["creative_type"] == "VIDEO"}
     without_video = [r for r in rows if r["CAMPAIGN_ID"] not in video]
@@ -149,8 +149,10 @@ def test_late_conversions_grow_a_past_day_as_the_clock_moves(sb: SandboxProcess)
     """A day's conversions keep arriving for the click window; a day past it is final, and
     with TIME_OF_CONVERSION a past day never changes."""
     recent, settled = window(sb, 3, 0), window(sb, 80, 0)
-    columns = {"columns": "TOTAL_CHECKOUT,TOTAL_CHECKOUT_VALUE_IN_MICRO_DOLLAR,TOTAL_IMPRESSION"}
-    at_conversion = {"conversion_report_time": "TIME_OF_CONVERSION"}
+    columns: dict[str, Any] = {
+        "columns": "TOTAL_CHECKOUT,TOTAL_CHECKOUT_VALUE_IN_MICRO_DOLLAR,TOTAL_IMPRESSION"
+    }
+    at_conversion: dict[str, Any] = {"conversion_report_time": "TIME_OF_CONVERSION"}
     before = [analytics(sb, "ad_account", **d, **columns)[0] for d in (recent, settled)]
     by_conversion = analytics(sb, "ad_account", **recent, **columns, **at_conversion)[0]
     sb.advance(days=10)
@@ -367,7 +369,7 @@ def test_report_bodies_follow_the_spec_rules(sb: SandboxProcess) -> None:
 
 
 def test_the_size_flags_build_the_benchmark_universe() -> None:
-    options = {"v5_accounts": 2, "v5_campaigns": 7, "v5_ads": 40}
+    options: dict[str, Any] = {"v5_accounts": 2, "v5_campaigns": 7, "v5_ads": 40}
     with SandboxProcess(seed=3, ads=10, **options) as proc:
         state = proc.v5_state()
         assert len(state["ad_accounts"]) == 2 == len(state["owned_ad_accounts"])
