@@ -8,7 +8,13 @@ tap_pinterest_ads.sandbox.server``). Any key starting with ``wh_`` works; ``wh_b
 Flags: ``--seed --ads --rate-limit --credits --scroll-ttl --latency-ms --fault-rate
 --fault-seed`` and ``--quirk NAME=VALUE`` (repeatable; VALUE is read as JSON, else a string);
 for v5 ``--v5-rate-limit`` (per minute, default 1000), ``--v5-token-ttl`` (seconds, default
-3600) and ``--v5-quirk NAME=VALUE``. The v5 part is described after the ad-library part below.
+3600), ``--v5-quirk NAME=VALUE``; ``--v5-accounts A --v5-campaigns C --v5-ads N`` (together: A
+ad accounts, all owned and readable, no forbidden one, each with C campaigns and exactly N ads at
+the start; default: the mix described below), ``--v5-analytics-rate-limit`` (the ads_analytics
+calls a minute, default 0: none beyond ``--v5-rate-limit``), ``--v5-report-polls`` (polls that
+see IN_PROGRESS, default 2), ``--v5-report-fail-rate`` (0..1, default 0) and
+``--v5-report-url-ttl`` (seconds, default 300). The v5 part is described after the ad-library
+part below.
 
 API (metered, auth via ``X-API-Key``, ``Authorization: Bearer`` or ``?api_key=``, looked at in
 that order):
@@ -100,7 +106,8 @@ errors with a JSON body keep their charge, 5xx and auth errors are free; ``total
 10000; ``limit`` is honoured on the first request only.
 
 Pinterest API v5 (``v5_api_url=http://127.0.0.1:N/v5``). Shapes, parameters and error bodies
-follow the official spec 5.23.0 (tests/test_sandbox_v5.py validates every answer against it).
+follow the official spec 5.23.0 (tests/marketing/test_sandbox_v5_spec.py and
+test_sandbox_v5_analytics_spec.py validate every answer against it).
 Credentials: client id ``sandbox-client``, secret ``sandbox-secret``, first refresh token
 ``sandbox-refresh-0``; ``sandbox-access-0`` is a live access token from startup (for configs
 that preset one). Reset restores all four.
@@ -135,6 +142,44 @@ that preset one). Reset restores all four.
         /v5/boards/{id}/sections/{sid}/pins: 404 {"code": 404, "message": "Board not found."}
                                     (or "Board or section not found.") for an unknown id
     GET /v5/user_account
+    GET /v5/ad_accounts/{id}/analytics, …/campaigns/analytics (campaign_ids), …/ad_groups/analytics
+        (ad_group_ids), …/ads/analytics (ad_ids, or campaign_ids with pin_ids): start_date,
+        end_date, columns (comma-joined, from the spec's 175 sync columns), granularity (TOTAL,
+        DAY, WEEK, MONTH; HOUR: 400), click/engagement/view_window_days (0, 1, 7, 14, 30, 60),
+        conversion_report_time, aggregate_report_rows (campaigns, ad groups), reporting_timezone
+        (accepted, ignored). A bare list of rows: the id column (a string), DATE unless TOTAL
+        (WEEK: its Monday; MONTH: its first day), the requested columns the sandbox models.
+        Missing parameter, more than 250 ids (pin_ids: 100), a bad column or value: 400 code 1;
+        start_date more than 90 days back: 400 {"code": 400, "message": "You can only get data
+        from the last 90 days."}; end_date more than 90 days after start_date or before it: 400
+        code 400. Rate window ads_analytics when --v5-analytics-rate-limit is set.
+    GET /v5/user_account/analytics  start_date, end_date (same 90-day rules), metric_types,
+        split_field (NO_SPLIT: "all"; APP_TYPE, OWNED_CONTENT, SOURCE, PIN_FORMAT: a key per
+        value, summing exactly to "all"), app_types, from_claimed_content, source, pin_format
+        (one exact share; ADS_* formats: 0), ad_account_id. The token user's organic numbers.
+    POST /v5/ad_accounts/{id}/reports  JSON body per AdsAnalyticsCreateAsyncRequest: required
+        start_date, end_date, granularity, level, columns (the 613 async columns); start at most
+        914 days back, end - start at most 185 days (PRODUCT_ITEM: 92 and 30); targeting_types
+        (at most 5) only with a *_TARGETING level; id filters (at most 500), status filters (at
+        most 6), objective types, the windows, conversion_report_time, attribution_types,
+        report_format (JSON, CSV), primary_sort, metrics_filters, start/end_hour. Else 400 (code
+        1, or 400 for a date rule). 200 {"token", "report_status": "IN_PROGRESS", "message":
+        null}.
+    GET /v5/ad_accounts/{id}/reports?token=  IN_PROGRESS for the first report_polls polls and
+        until the file is built (a background pass sizes it), then FINISHED {"url", "size"}
+        (a fresh URL on each poll, valid report_url_ttl_seconds) for report_ttl_seconds, then
+        EXPIRED; FAILED for the deterministic share report_fail_rate of jobs (by job order);
+        an unknown token or another account's: DOES_NOT_EXIST.
+    GET /v5/_s3/pinterest-analytics-reports/{token}/{key}/report.json|csv?X-Amz-...  the file,
+        as S3 serves it: no bearer (one sent: 400 XML InvalidArgument "Only one auth mechanism
+        allowed"), no rate window, no faults; an expired URL: 403 XML AccessDenied "Request has
+        expired". Generated again and streamed on each download. JSON: {"<entity id>": [rows]}
+        (keys in id order, rows in date order), rows with DATE (unless TOTAL), the level's id
+        column (ADVERTISER_ID, CAMPAIGN_ID, AD_GROUP_ID, PIN_PROMOTION_ID), TARGETING_TYPE and
+        TARGETING_VALUE for targeting levels, the requested columns; a metric the entity lacks
+        is left out (no zero-fill). CSV: a header row (DATE, id column, targeting columns, the
+        requested ones), zero-filled; BY_DATE sorts rows by date. Both leave out all-zero rows.
+        KEYWORD, PRODUCT_GROUP and PRODUCT_ITEM levels: no such objects, so empty files.
 Lists answer {"items": [...], "bookmark": str|null}; page_size 1..250, default 25, beyond: 400
 {"code": 1, "message": "Parameter 'page_size' ..."} (keywords: the spec gives no maximum, so
 more is served as 250). The bookmark holds the last id served, so a walk neither skips nor
@@ -176,12 +221,36 @@ v5 control routes (under /_sandbox/v5):
     POST   /revoke-tokens           every refresh token dies (the next refresh gets 283)
     GET    /requests                v5 request log (token_id hash, form field names; no token);
                                     DELETE clears it
-    POST   /config                  rate_limit_per_minute, token_ttl_seconds; returns both
+    POST   /config                  rate_limit_per_minute, token_ttl_seconds,
+                                    analytics_rate_limit_per_minute (0: none), report_polls,
+                                    report_fail_rate (0..1), report_url_ttl_seconds,
+                                    report_ttl_seconds; returns them all
+    GET    /analytics/{level}       {"rows"}: what the sync endpoint of that level (ad_account,
+                                    campaign, ad_group, ad) answers, for any range and without
+                                    the 250-id rule or auth: ad_account_id (required),
+                                    start_date, end_date, columns, granularity, the windows,
+                                    conversion_report_time, ids (default: every object)
     GET    /quirks                  the v5 switches below; POST sets some, returns all
 /_sandbox/advance moves the v5 objects too: per day about 3% of campaigns and ad groups, 2% of
 ads and 5% of audiences get a new update time (ACTIVE and PAUSED ones swap status), each
 account gets 1.5 new campaigns (with ad groups, ads and keywords) and the boards 3 new pins.
-/_sandbox/reset restores the v5 universe, tokens, log, window and switches too (config stays).
+/_sandbox/reset restores the v5 universe, tokens, log, windows, report jobs and switches too
+(config stays).
+Metrics: every ad has a daily vector of counts (impressions, clicks, outbound clicks, saves,
+engagements, spend in micro-currency, web sessions; video views and quartiles for VIDEO ads;
+checkouts, signups, leads, add-to-carts, page visits by click, engagement and view, with
+checkout and signup values, for campaigns whose objective is WEB_CONVERSION, CATALOG_SALES or
+CONSIDERATION), a hash of (seed, ad id, day) computed on demand. An ad group, campaign or ad
+account is the exact sum of its ads; ratios (CTR, CPC, CPM, ROAS, rates) and *_IN_DOLLAR
+amounts are derived from the sums; *_MICRO_DOLLAR values are integers in the account currency.
+A metric an entity lacks (video, conversions) or the sandbox does not model is left out, not 0.
+An ad delivers from its campaign's start (or its creation) to the campaign's end or yesterday
+(the clock's day is not reported yet); drafts and ads not APPROVED never do. Campaigns at the
+start were created over the last 915 days. Conversions are attributed to the day of the ad
+action (TIME_OF_AD_ACTION) and keep arriving for their window: 55% on the day, the rest by
+sqrt(lag/window), so a past day grows as /_sandbox/advance moves the clock; with
+TIME_OF_CONVERSION they land on the day they happen and a past day never changes. Windows scale
+conversions (click/engagement 30 days = 1, view 1 day = 1).
 v5 quirk switches, default first (ASSUMPTION where the spec and our notes are silent):
     ratelimit_headers     true: every v5 answer but the token call's and a redirect carries
                           x-ratelimit-limit ("L, L;w=60"), -remaining and -reset (seconds), the
@@ -192,12 +261,24 @@ v5 quirk switches, default first (ASSUMPTION where the spec and our notes are si
                           lists without that parameter). ASSUMPTION; "DESCENDING".
     product_group_time    "s": product groups' created_at/updated_at in seconds, as described.
                           ASSUMPTION (the spec's example looks like ms); "ms".
+    report_id_types       "mixed": in report files CAMPAIGN_ID, ADVERTISER_ID, PIN_ID and
+                          PIN_PROMOTION_ID are numbers, AD_ACCOUNT_ID, AD_GROUP_ID and AD_ID
+                          strings, as Airbyte's report schemas type them. ASSUMPTION (the spec
+                          does not describe the file); "string": every id a string.
+    report_targeting_columns "upper": targeting report rows carry TARGETING_TYPE and
+                          TARGETING_VALUE. ASSUMPTION (not documented); "lower": targeting_type
+                          and targeting_value, the keys of the sync targeting_analytics answer.
 Other v5 assumptions: summary_status follows the clock (RUNNING, NOT_STARTED, COMPLETED) without
 moving updated_time, being derived; conversion tags' filter_deleted drops ARCHIVED ones; boards
 without ``privacy`` list all three kinds; keywords are never archived in a list (archiving
 deletes one); pin_metrics is always null; the bookmark is not bound to the filters; the codes
 and messages of bad client credentials, an unknown or malformed ad account, a bad parameter and
-500/503 (the spec gives their shape, {"code", "message"}, not always their values).
+500/503 (the spec gives their shape, {"code", "message"}, not always their values); for
+analytics and reports: the codes and messages of their 400s other than the 90-day one (from
+Pinterest's and Airbyte's material), DOES_NOT_EXIST for an unknown token, the report file's
+layout beyond "keyed by entity id" (see the switches), the targeting values, the default
+breakdown of a targeting report sent without targeting_types (APPTYPE, GENDER, AGE_BUCKET,
+COUNTRY), WEEK rows dated by their Monday.
 """
 
 from __future__ import annotations
