@@ -178,9 +178,7 @@ def parse_day(value: str | None, name: str) -> int:
         raise invalid(f"Parameter '{name}' is not a valid date (was {value})") from None
 
 
-def date_range(
-    start: int, end: int, today: int, granularity: str, back: int, span: int
-) -> list[int]:
+def date_range(start: int, end: int, today: int, granularity: str, back: int, span: int) -> range:
     """The days asked for, or the API's 400 for a range it does not serve."""
     if granularity == "HOUR":
         back, span = HOUR_BACK_DAYS, HOUR_SPAN_DAYS
@@ -190,7 +188,7 @@ def date_range(
         raise bad(f"You can only get data from the last {back} days.")
     if end - start > span:
         raise bad(f"The time range specified is too large, it must be at most {span} days.")
-    return list(range(start, end + 1))
+    return range(start, end + 1)
 
 
 def window(params: Params, name: str, default: int) -> int:
@@ -245,7 +243,7 @@ def bucket(day: int, granularity: str) -> int | None:
 # -- rows ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Query:
-    days: Sequence[int]
+    days: range
     today: int
     granularity: str
     columns: Sequence[str]

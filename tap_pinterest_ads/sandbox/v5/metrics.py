@@ -66,7 +66,7 @@ VIDEO = (
 )
 ACTIONS = ("CLICK", "ENGAGEMENT", "VIEW")
 EVENTS = ("CHECKOUT", "SIGNUP", "LEAD", "ADD_TO_CART", "PAGE_VISIT")
-VALUED = ("CHECKOUT", "SIGNUP")
+VALUED = ("CHECKOUT", "SIGNUP")  # the first two events; conversions() relies on that order
 CONVERSION = tuple(
     name
     for action in ACTIONS
@@ -112,9 +112,6 @@ class Attribution:
     engagement: int = 30
     view: int = 1
     at_conversion: bool = False  # conversion_report_time=TIME_OF_CONVERSION
-
-    def window(self, action: str) -> int:
-        return {"CLICK": self.click, "ENGAGEMENT": self.engagement, "VIEW": self.view}[action]
 
     @property
     def longest(self) -> int:
@@ -212,52 +209,63 @@ def delivery(p: Profile, day: int) -> Vector:
     return row
 
 
-def attributed(p: Profile, day: int, windows: Attribution) -> list[float]:
-    """A day's final conversions per (action, event) for these windows, before rounding."""
+I_CLICKS = (AT["CLICKTHROUGH_1"], AT["CLICKTHROUGH_2"])
+I_SAVES = (AT["REPIN_1"], AT["REPIN_2"])
+I_IMPRESSIONS = (AT["IMPRESSION_1"], AT["IMPRESSION_2"])
+
+
+def attributed(p: Profile, day: int, shares: Sequence[float], base: Vector) -> list[float]:
+    """A day's final conversions per (action, event), before rounding; `shares`: what each
+    action's window attributes, `base`: the day's delivery."""
     h = mix(p.key ^ (day * 0xD1B54A32D192ED03 & MASK))
-    base = delivery(p, day)
-    drivers = {
-        "CLICK": base[AT["CLICKTHROUGH_1"]] + base[AT["CLICKTHROUGH_2"]],
-        "ENGAGEMENT": (base[AT["REPIN_1"]] + base[AT["REPIN_2"]]) * 0.5,
-        "VIEW": (base[AT["IMPRESSION_1"]] + base[AT["IMPRESSION_2"]]) / 1000 * 2,
-    }
+    noise = [mix(h ^ k) for k in range(4)]  # 16 slices for the 15 (action, event) pairs
+    drivers = (
+        base[I_CLICKS[0]] + base[I_CLICKS[1]],
+        (base[I_SAVES[0]] + base[I_SAVES[1]]) * 0.5,
+        (base[I_IMPRESSIONS[0]] + base[I_IMPRESSIONS[1]]) / 500,
+    )
     out: list[float] = []
-    for a, action in enumerate(ACTIONS):
-        table = VIEW_SHARE if action == "VIEW" else WINDOW_SHARE
-        share = table[windows.window(action)]
-        for e in range(len(EVENTS)):
-            noise = 0.5 + unit(mix(h ^ (a * 8 + e)), 0)
-            out.append(drivers[action] * p.rates[e] * share * noise)
+    k = 0
+    for a in range(len(ACTIONS)):
+        scale = drivers[a] * shares[a]
+        for rate in p.rates:
+            out.append(scale * rate * (0.5 + unit(noise[k >> 2], k & 3)))
+            k += 1
     return out
 
 
-def conversions(p: Profile, day: int, today: int, windows: Attribution) -> Vector:
+def conversions(p: Profile, day: int, today: int, windows: Attribution, base: Vector) -> Vector:
     """The conversion part of the vector as reported on `today` for `day`."""
-    finals = attributed(p, day, windows)
-    counts: list[int] = []
+    spans = (windows.click, windows.engagement, windows.view)
+    shares = (WINDOW_SHARE[spans[0]], WINDOW_SHARE[spans[1]], VIEW_SHARE[spans[2]])
+    per_event = len(EVENTS)
+    counts: list[int]
     if windows.at_conversion:
         # What converted on `day`, from the actions of the window's days before it.
-        totals = [0] * len(finals)
+        counts = [0] * (len(ACTIONS) * per_event)
         for back in range(windows.longest + 1):
             action_day = day - back
-            if action_day < p.first or (p.last is not None and action_day > p.last):
+            if not active(p, action_day, today):
                 continue
-            earlier = attributed(p, action_day, windows)
-            for i, final in enumerate(earlier):
-                w = windows.window(ACTIONS[i // len(EVENTS)])
-                if back <= w:
-                    totals[i] += int(final * arrived(w, back)) - int(final * arrived(w, back - 1))
-        counts = totals
+            earlier = attributed(p, action_day, shares, delivery(p, action_day))
+            for a, w in enumerate(spans):
+                if back > w:
+                    continue
+                now, before = arrived(w, back), arrived(w, back - 1)
+                for i in range(a * per_event, (a + 1) * per_event):
+                    counts[i] += int(earlier[i] * now) - int(earlier[i] * before)
     else:
-        for i, final in enumerate(finals):
-            w = windows.window(ACTIONS[i // len(EVENTS)])
-            counts.append(int(final * arrived(w, today - 1 - day)))
+        finals = attributed(p, day, shares, base)
+        arrivals = [arrived(w, today - 1 - day) for w in spans]
+        counts = [int(f * arrivals[i // per_event]) for i, f in enumerate(finals)]
     out: Vector = []
     for i, count in enumerate(counts):
-        event = EVENTS[i % len(EVENTS)]
+        event = i % per_event
         out.append(count)
-        if event in VALUED:
-            out.append(count * (p.order_value if event == "CHECKOUT" else p.signup_value))
+        if event == 0:  # CHECKOUT
+            out.append(count * p.order_value)
+        elif event == 1:  # SIGNUP
+            out.append(count * p.signup_value)
     return out
 
 
@@ -273,7 +281,7 @@ def ad_day(p: Profile, day: int, today: int, windows: Attribution) -> Vector | N
         return None
     row = delivery(p, day) if delivering else [0] * (len(DELIVERY) + len(VIDEO))
     if p.converts:
-        row += conversions(p, day, today, windows)
+        row += conversions(p, day, today, windows, row)
     else:
         row += [0] * len(CONVERSION)
     return row if any(row) else None
@@ -286,12 +294,15 @@ def add(total: Vector, row: Sequence[int]) -> None:
 
 
 def summed(
-    profiles: Iterable[Profile], days: Sequence[int], today: int, windows: Attribution
+    profiles: Iterable[Profile], days: range, today: int, windows: Attribution
 ) -> Iterator[tuple[int, Vector]]:
-    """(day, sum over the profiles) for each day any of them reports."""
+    """(day, sum over the profiles) for each day of `days` any of them reports."""
     totals: dict[int, Vector] = {}
     for p in profiles:
-        for day in days:
+        last = today - 1 if p.last is None else min(today - 1, p.last)
+        if windows.at_conversion and p.converts:
+            last = min(today - 1, last + windows.longest)  # conversions after the last action
+        for day in range(max(days.start, p.first), min(days.stop, last + 1)):
             row = ad_day(p, day, today, windows)
             if row is not None:
                 total = totals.get(day)

@@ -128,7 +128,7 @@ SUMMARY_STATUSES = {
 ID_FILTERS = ("campaign_ids", "ad_group_ids", "ad_ids", "product_group_ids", "product_item_ids")
 OBJECTIVES = ("AWARENESS", "CONSIDERATION", "WEB_CONVERSION", "CATALOG_SALES", "VIDEO_COMPLETION")
 BACK_DAYS, SPAN_DAYS = 914, 185  # "up to 914 days back", "must be less than 186 days"
-ITEM_BACK_DAYS, ITEM_SPAN_DAYS = 92, 31
+ITEM_BACK_DAYS, ITEM_SPAN_DAYS = 92, 30
 DOWNLOADS = "/_s3/pinterest-analytics-reports"  # under the /v5 mount, but no bearer: S3's role
 S3_INVALID_AUTH = (
     "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query "
