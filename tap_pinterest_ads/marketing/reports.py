@@ -376,6 +376,8 @@ class ReportStream(AnalyticsStream):
             for first, last in report_windows(start, end, days, self.granularity)
         ]
         for key, row in ReportRunner(self, context).rows(specs):
+            if self.targeting_types:  # some files name the breakdown in lower case
+                row = {(k.upper() if k.startswith("targeting_") else k): v for k, v in row.items()}
             yield self.shape({self.id_column: key, **row}, account)
 
 
