@@ -132,7 +132,6 @@ def test_history_comes_from_reports_and_recent_days_from_sync_with_no_gap_or_dup
     dates = Counter(r["DATE"] for r in rows)
     assert max(dates.values()) == 1  # no day twice at the seam
     seam = utc_today() - dt.timedelta(days=SYNC_DAYS_BACK)
-    bodies = [json.loads(json.dumps(e.get("body") or {})) for e in report_calls(log, "POST")]
     sync_calls = [e for e in log if e["path"].endswith("/analytics")]
     assert [c["params"]["start_date"] for c in sync_calls] == [[seam.isoformat()]]
     assert report_calls(log, "POST"), "no report was asked for the history"
@@ -140,7 +139,7 @@ def test_history_comes_from_reports_and_recent_days_from_sync_with_no_gap_or_dup
     first, last = min(dates), max(dates)
     assert first == start.isoformat()
     span = (dt.date.fromisoformat(last) - dt.date.fromisoformat(first)).days + 1
-    assert len(dates) == span, f"{span - len(dates)} days missing ({bodies[:1]})"
+    assert len(dates) == span, f"{span - len(dates)} days missing"
 
 
 def test_a_failed_report_is_asked_for_again_then_fails_clearly(
@@ -189,7 +188,7 @@ def test_a_custom_report_is_its_own_stream_with_a_key(
 
 @pytest.mark.parametrize("size", [1, 2, 7, 64])
 def test_the_report_file_is_read_in_pieces_of_any_size(size: int) -> None:
-    content = {
+    content: dict[str, list[dict[str, Any]]] = {
         "11": [{"DATE": "2026-01-01", "SPEND_IN_MICRO_DOLLAR": 12345678901234567}],
         "12": [],
         "13": [{"DATE": "2026-01-02", "NAME": 'é "x" [1]'}, {"DATE": "2026-01-03"}],
