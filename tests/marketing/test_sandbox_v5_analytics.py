@@ -375,3 +375,67 @@ def test_the_size_flags_build_the_benchmark_universe() -> None:
         assert len(state["ad_accounts"]) == 2 == len(state["owned_ad_accounts"])
         assert not state["forbidden_ad_accounts"]
         assert (state["counts"]["campaigns"], state["counts"]["ads"]) == (14, 80)
+
+
+def test_targeting_analytics_split_each_campaign_exactly(sb: SandboxProcess) -> None:
+    dates = window(sb, 20, 6)
+    ids = every_id(sb, "campaign")[:250]
+    path = f"/ad_accounts/{account(sb)}/campaigns/targeting_analytics"
+    params = {
+        "columns": "SPEND_IN_MICRO_DOLLAR",
+        "granularity": "DAY",
+        "campaign_ids": ",".join(ids),
+        "targeting_types": "AGE_BUCKET,PLACEMENT",
+        **dates,
+    }
+    data = call(sb, "get", path, params=params).json()["data"]
+    sums: dict[tuple[int, str, str], int] = defaultdict(int)
+    for item in data:
+        metrics = item["metrics"]
+        key = (metrics["CAMPAIGN_ID"], metrics["DATE"], item["targeting_type"])
+        sums[key] += metrics["SPEND_IN_MICRO_DOLLAR"]
+    rows = analytics(sb, "campaign", ids=ids, **dates, columns="SPEND_IN_MICRO_DOLLAR")
+    assert rows
+    for row in rows:
+        for kind in ("AGE_BUCKET", "PLACEMENT"):
+            key = (int(row["CAMPAIGN_ID"]), row["DATE"], kind)
+            assert sums[key] == row["SPEND_IN_MICRO_DOLLAR"]
+
+
+def test_a_keyword_report_shares_out_its_ad_groups(sb: SandboxProcess) -> None:
+    dates = window(sb, 200, 30)
+    columns = ["SPEND_IN_MICRO_DOLLAR", "AD_GROUP_ID"]
+    report = requests.get(
+        poll(sb, create(sb, **dates, level="KEYWORD", columns=columns))[-1]["url"], timeout=60
+    ).json()
+    keywords = {k["id"]: k for k in sb.v5_truth("keywords", ad_account_id=account(sb))}
+    assert report and set(report) <= set(keywords)
+    spend: dict[tuple[str, str], int] = defaultdict(int)
+    for keyword_id, rows in report.items():
+        assert "NEGATIVE" not in keywords[keyword_id]["match_type"]
+        for row in rows:
+            assert row["KEYWORD_ID"] == keyword_id
+            assert row["AD_GROUP_ID"] == keywords[keyword_id]["parent_id"]
+            spend[(row["AD_GROUP_ID"], row["DATE"])] += row["SPEND_IN_MICRO_DOLLAR"]
+    truth = requests.get(
+        f"{sb.url}/_sandbox/v5/analytics/ad_group",
+        params={
+            "ad_account_id": account(sb),
+            "columns": "SPEND_IN_MICRO_DOLLAR",
+            "granularity": "DAY",
+            **dates,
+        },
+        timeout=60,
+    ).json()["rows"]
+    groups = {(r["AD_GROUP_ID"], r["DATE"]): r["SPEND_IN_MICRO_DOLLAR"] for r in truth}
+    assert all(0 < total < groups[key] for key, total in spend.items())  # browse keeps a share
+
+
+def test_metrics_ready_state_follows_the_clock(sb: SandboxProcess) -> None:
+    def ready(back: int) -> dict[str, bool]:
+        day = window(sb, back, 0)["start_date"]
+        return dict(call(sb, "get", "/resources/metrics_ready_state", params={"date": day}).json())
+
+    assert ready(0) == {"conversion_metrics_ready": False, "non_conversion_metrics_ready": False}
+    assert ready(5) == {"conversion_metrics_ready": False, "non_conversion_metrics_ready": True}
+    assert ready(31) == {"conversion_metrics_ready": True, "non_conversion_metrics_ready": True}

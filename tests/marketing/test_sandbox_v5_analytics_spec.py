@@ -29,6 +29,13 @@ ANALYTICS = (
     ("get", "/ad_accounts/{ad_account_id}/ads/analytics"),
     ("get", "/user_account/analytics"),
 )
+TARGETING = (
+    ("get", "/ad_accounts/{ad_account_id}/targeting_analytics"),
+    ("get", "/ad_accounts/{ad_account_id}/campaigns/targeting_analytics"),
+    ("get", "/ad_accounts/{ad_account_id}/ad_groups/targeting_analytics"),
+    ("get", "/ad_accounts/{ad_account_id}/ads/targeting_analytics"),
+    ("get", "/resources/metrics_ready_state"),
+)
 REPORTS = (
     ("post", "/ad_accounts/{ad_account_id}/reports"),
     ("get", "/ad_accounts/{ad_account_id}/reports"),
@@ -87,6 +94,16 @@ def test_every_analytics_and_report_answer_validates(spec: Spec, sb: SandboxProc
             assert resp.status_code == 200, resp.text
             assert resp.json(), template  # rows were served, so their schema was exercised
             spec.check("get", template, resp)
+    for _, template in TARGETING[:4]:
+        path = template.replace("{ad_account_id}", account)
+        params = {**base, "granularity": "DAY", **chosen, "targeting_types": "APPTYPE,GENDER"}
+        resp = call(sb, "get", path, params=params)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["data"], template
+        spec.check("get", template, resp)
+    for back in (0, 5, 40):
+        ready = call(sb, "get", TARGETING[4][1], params={"date": days(sb, back, 0)["start_date"]})
+        spec.check("get", TARGETING[4][1], ready)
     for split in ("NO_SPLIT", "APP_TYPE", "OWNED_CONTENT", "SOURCE", "PIN_FORMAT"):
         resp = call(
             sb, "get", "/user_account/analytics", params={**days(sb, 30, 20), "split_field": split}
@@ -139,6 +156,7 @@ def test_every_analytics_and_report_answer_validates(spec: Spec, sb: SandboxProc
         ("get", ANALYTICS[3][1], {**base, "granularity": "DAY"}),  # neither ad_ids nor pins
         ("get", ANALYTICS[4][1], days(sb, 100, 5)),
         ("get", REPORTS[1][1], {}),  # no token
+        ("get", TARGETING[1][1], {**base, "granularity": "DAY", **chosen}),  # no targeting_types
     ]
     for method, template, params in errors:
         resp = call(sb, method, template.replace("{ad_account_id}", account), params=params)
@@ -152,12 +170,13 @@ def test_every_analytics_and_report_answer_validates(spec: Spec, sb: SandboxProc
         resp = call(sb, "post", reports, json=bad)
         assert resp.status_code == 400, resp.text
         spec.check("post", REPORTS[0][1], resp)
-    for method, template in (*ANALYTICS, *REPORTS):
+    for method, template in (*ANALYTICS, *TARGETING, *REPORTS):
         path = template.replace("{ad_account_id}", account)
+        query = {**base, "granularity": "DAY", **chosen, "token": token, "date": base["start_date"]}
         kwargs: dict[str, Any] = (
             {"json": body}
             if method == "post"
-            else {"params": {**base, "granularity": "DAY", **chosen, "token": token}}
+            else {"params": {**query, "targeting_types": "GENDER"}}
         )
         spec.check(
             method, template, call(sb, method, path, token="pina_not_a_token", **kwargs)
@@ -175,7 +194,7 @@ def test_every_analytics_and_report_answer_validates(spec: Spec, sb: SandboxProc
 
     statuses_seen = Counter(code for _, _, code in spec.seen)
     served = {(m, t) for m, t, _ in spec.seen}
-    assert served == set(ANALYTICS) | set(REPORTS)
+    assert served == set(ANALYTICS) | set(TARGETING) | set(REPORTS)
     for code in (200, 400, 401, 403, 404, 429, 500, 503):
         assert statuses_seen[code], code
     print(
@@ -193,12 +212,21 @@ def test_every_analytics_parameter_the_spec_declares_is_accepted(
     account = sb.v5_state()["owned_ad_accounts"][0]
     chosen = ids(sb, account)
     sent = 0
-    for method, template in ANALYTICS:
+    for method, template in (*ANALYTICS, *TARGETING):
         item = spec.document["paths"][template]
         declared = [_resolve(spec.document, p) for p in item.get("parameters", [])]
         declared += [_resolve(spec.document, p) for p in item[method].get("parameters", [])]
-        required = {**days(sb, 30, 10)}
-        if template != "/user_account/analytics":
+        required: dict[str, Any] = {**days(sb, 30, 10)}
+        if template == "/resources/metrics_ready_state":
+            required = {"date": required["start_date"]}
+        elif "targeting" in template:
+            required |= {"columns": COLUMNS, "granularity": "DAY", "targeting_types": "GENDER"}
+            required |= {
+                "campaigns": {"campaign_ids": chosen["campaign_ids"]},
+                "ad_groups": {"ad_group_ids": chosen["ad_group_ids"]},
+                "ads": {"ad_ids": chosen["ad_ids"]},
+            }.get(template.split("/")[-2], {})
+        elif template != "/user_account/analytics":
             required |= {"columns": COLUMNS, "granularity": "DAY"}
             required |= {
                 "campaigns": {"campaign_ids": chosen["campaign_ids"]},
@@ -207,7 +235,7 @@ def test_every_analytics_parameter_the_spec_declares_is_accepted(
             }.get(template.split("/")[-2], {})
         path = template.replace("{ad_account_id}", account)
         for param in declared:
-            if param["in"] != "query" or param["name"] in ("start_date", "end_date"):
+            if param["in"] != "query" or param["name"] in ("start_date", "end_date", "date"):
                 continue
             value = _sample(
                 spec.document, param["name"], param["schema"], {**chosen, "ad_account_id": account}

@@ -57,6 +57,7 @@ class Entity:
     id: str
     profiles: list[Profile]
     dimensions: dict[str, Any]
+    part: tuple[int, int] | None = None  # a keyword: its share (index, of how many) of them
 
     @property
     def video(self) -> bool:
@@ -76,6 +77,7 @@ class Tree:
     groups: dict[str, Row] = field(default_factory=dict)
     ads: dict[str, Row] = field(default_factory=dict)
     children: dict[str, list[str]] = field(default_factory=dict)  # parent id -> ad ids
+    keywords: dict[str, list[Row]] = field(default_factory=dict)  # ad group id -> keywords
     profiles: dict[str, Profile] = field(default_factory=dict)  # delivering ads only
 
     @classmethod
@@ -91,6 +93,9 @@ class Tree:
             made = profile(seed, ad, group, campaign)
             if made is not None:
                 tree.profiles[ad["id"]] = made
+        for keyword in tables["keywords"]:
+            if keyword["parent_type"] == "ad_group" and "NEGATIVE" not in keyword["match_type"]:
+                tree.keywords.setdefault(keyword["parent_id"], []).append(keyword)
         return tree
 
     def _dimensions(self, level: str, row: Row) -> dict[str, Any]:
@@ -125,6 +130,20 @@ class Tree:
                 "PIN_PROMOTION_NAME": row["name"],
             }
         return {k: v for k, v in out.items() if v is not None}
+
+    def keyword_entities(self) -> list[Entity]:
+        """Keywords (not negative ones) of every ad group: each a share of its ad group's
+        numbers; the shares leave some to browse traffic, so they sum to less."""
+        out = []
+        for group_id, keywords in self.keywords.items():
+            group = self.entity("AD_GROUP", group_id)
+            if group is None:
+                continue
+            for index, keyword in enumerate(keywords):
+                dims = {**group.dimensions, "KEYWORD_ID": keyword["id"]}
+                part = (index, len(keywords) + 1)
+                out.append(Entity("KEYWORD", keyword["id"], group.profiles, dims, part))
+        return out
 
     def entity(self, level: str, entity_id: str) -> Entity | None:
         table = {
@@ -253,7 +272,12 @@ class Query:
 def buckets(entity: Entity, query: Query) -> Iterator[tuple[int | None, Vector]]:
     """(row date or None, summed vector) per row of the entity, in date order."""
     rows: dict[int | None, Vector] = {}
-    for day, vector in summed(entity.profiles, query.days, query.today, query.windows):
+    for day, whole in summed(entity.profiles, query.days, query.today, query.windows):
+        vector = whole
+        if entity.part is not None:  # the same split every day, seeded by the first profile
+            index, count = entity.part
+            seed = entity.profiles[0].key if entity.profiles else 0
+            vector = split(whole, weights(seed, count))[index]
         key = bucket(day, query.granularity)
         total = rows.get(key)
         if total is None:
@@ -261,6 +285,27 @@ def buckets(entity: Entity, query: Query) -> Iterator[tuple[int | None, Vector]]
         else:
             add(total, vector)
     yield from rows.items()
+
+
+def weights(seed: int, count: int) -> list[float]:
+    return [0.2 + (mix(seed ^ k) & 0xFFFF) / 65536 for k in range(count)]
+
+
+def split(vector: Sequence[int], shares: Sequence[float]) -> list[Vector]:
+    """A vector shared out by weights, each count split exactly (largest remainder)."""
+    parts = [[0] * len(vector) for _ in shares]
+    scale = sum(shares)
+    for i, total in enumerate(vector):
+        if not total:
+            continue
+        raw = [total * w / scale for w in shares]
+        counts = [int(r) for r in raw]
+        order = sorted(range(len(shares)), key=lambda k: raw[k] - counts[k], reverse=True)
+        for k in order[: total - sum(counts)]:
+            counts[k] += 1
+        for k, count in enumerate(counts):
+            parts[k][i] = count
+    return parts
 
 
 def row_values(entity: Entity, vector: Vector, columns: Iterable[str]) -> dict[str, Any]:
@@ -344,6 +389,17 @@ def truth_rows(
     chosen = [i for i in tree.ids(level) if wanted is None or i in wanted]
     entities = [e for e in (tree.entity(level, i) for i in chosen) if e is not None]
     return sync_rows(entities, query, False)
+
+
+def metrics_ready(params: Params, universe: V5Universe) -> dict[str, bool]:
+    """``/resources/metrics_ready_state``: a day's delivery is final once it is over, its
+    conversions once the default 30-day click window has passed."""
+    day = parse_day(one(params, "date"), "date")
+    today = today_of(universe)
+    return {
+        "conversion_metrics_ready": day < today - 30,
+        "non_conversion_metrics_ready": day < today,
+    }
 
 
 def today_of(universe: V5Universe) -> int:

@@ -20,26 +20,32 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from . import pages
 from .analytics import (
     DATE_PATTERN,
     GRANULARITIES,
+    ID_COLUMN,
     Entity,
     Query,
     Tree,
     bad,
     buckets,
+    ids_for,
     row_values,
+    split,
+    sync_query,
+    weights,
 )
 from .columns import ASYNC_COLUMNS
-from .metrics import WIDTH, WINDOWS, Attribution, Vector, iso_day, mix
-from .pages import invalid
+from .metrics import WINDOWS, Attribution, Vector, iso_day, mix
+from .pages import Params, invalid
 
 LEVELS = {  # report level: the tree level it reads, or None (no such objects in the sandbox)
     "ADVERTISER": "AD_ACCOUNT",
     "CAMPAIGN": "CAMPAIGN",
     "AD_GROUP": "AD_GROUP",
     "PIN_PROMOTION": "AD",
-    "KEYWORD": None,
+    "KEYWORD": "KEYWORD",
     "PRODUCT_GROUP": None,
     "PRODUCT_ITEM": None,
 }
@@ -49,6 +55,7 @@ KEY_COLUMN = {
     "CAMPAIGN": "CAMPAIGN_ID",
     "AD_GROUP": "AD_GROUP_ID",
     "AD": "PIN_PROMOTION_ID",
+    "KEYWORD": "KEYWORD_ID",  # ASSUMPTION: no such column in the spec's enum
 }
 NUMERIC_IDS = ("ADVERTISER_ID", "CAMPAIGN_ID", "PIN_ID", "PIN_PROMOTION_ID")  # "mixed" quirk
 TARGETING_TYPES = (
@@ -69,6 +76,7 @@ TARGETING_TYPES = (
     "AUDIENCE_MULTIPLIER",
     "CREATIVE_ENHANCEMENTS",
     "LOCAL_ADS_STORE_CODE",
+    "CREATIVE_TYPE",  # sync campaign targeting analytics only
 )
 TARGETING_VALUES: dict[str, tuple[str, ...]] = {
     "KEYWORD": ("home decor ideas", "summer outfits", "easy dinner recipes", "garden design"),
@@ -88,6 +96,7 @@ TARGETING_VALUES: dict[str, tuple[str, ...]] = {
     "AUDIENCE_MULTIPLIER": ("1", "2"),
     "CREATIVE_ENHANCEMENTS": ("NONE", "BACKGROUND"),
     "LOCAL_ADS_STORE_CODE": ("store-001", "store-002"),
+    "CREATIVE_TYPE": ("REGULAR", "VIDEO", "CAROUSEL"),
 }
 # Without targeting_types a targeting report breaks down by these (ASSUMPTION: the docs are
 # silent; Airbyte's targeting reports send none and get rows).
@@ -230,7 +239,7 @@ def parse(body: Any, today: int) -> Request:
         raise bad(f"You can only get data from the last {back} days.")
     if end - start > span:
         raise bad(f"The time range specified is too large, it must be less than {span + 1} days.")
-    targeting = _listed(body, "targeting_types", TARGETING_TYPES, 5)
+    targeting = _listed(body, "targeting_types", TARGETING_TYPES[:-1], 5)
     if targeting and not level.endswith("_TARGETING"):
         raise bad("targeting_types needs a *_TARGETING level.")
     if level.endswith("_TARGETING") and not targeting:
@@ -294,23 +303,24 @@ def _number(value: Any) -> bool:
 
 
 def entities(tree: Tree, request: Request) -> list[Entity]:
-    """The objects of the report's level that pass its id, status and objective filters."""
+    """The objects of the report's level that pass its id, status and objective filters (an
+    object passes when one of its ads does)."""
     level = LEVELS[request.level]
     if level is None:
         return []
-    f = request.filters
+    if level == "KEYWORD":
+        found = tree.keyword_entities()
+    else:
+        found = [e for e in (tree.entity(level, i) for i in tree.ids(level)) if e is not None]
     out = []
-    for entity_id in tree.ids(level):
-        entity = tree.entity(level, entity_id)
-        if entity is None:
-            continue
-        ads = [
-            tree.ads[a]
-            for a in ([entity_id] if level == "AD" else tree.children.get(entity_id, []))
-        ]
-        if level != "AD_ACCOUNT" and not _matches(tree, ads, f):
-            continue
-        out.append(entity)
+    for entity in found:
+        if level == "AD":
+            ads = [entity.id]
+        else:
+            parent = entity.dimensions["AD_GROUP_ID"] if level == "KEYWORD" else entity.id
+            ads = tree.children.get(parent, [])
+        if level == "AD_ACCOUNT" or _matches(tree, [tree.ads[a] for a in ads], request.filters):
+            out.append(entity)
     return out
 
 
@@ -332,27 +342,54 @@ def _matches(tree: Tree, ads: list[dict[str, Any]], f: dict[str, frozenset[str]]
     return False
 
 
-# -- the file --------------------------------------------------------------------------------
-def _split(vector: Vector, weights: list[float]) -> list[Vector]:
-    """A vector shared out by weights, each count split exactly (largest remainder)."""
-    parts = [[0] * WIDTH for _ in weights]
-    scale = sum(weights)
-    for i, total in enumerate(vector):
-        if not total:
+# -- sync targeting analytics ---------------------------------------------------------------
+def targeting_analytics(
+    params: Params, tree: Tree, level: str, today: int, switches: dict[str, Any]
+) -> dict[str, Any]:
+    """``…/targeting_analytics``: {"data": [{targeting_type, targeting_value, metrics}]}, the
+    metrics holding the id (a number, as the spec's example, unless report_id_types is
+    "string"), DATE unless TOTAL, and the columns; each type's values sum to the whole."""
+    query = sync_query(params, today)
+    kinds = pages.enum_values(params, "targeting_types", TARGETING_TYPES)
+    if not kinds:
+        raise invalid("Missing required parameter 'targeting_types'")
+    pages.enum_values(params, "attribution_types", ("INDIVIDUAL", "HOUSEHOLD"))
+    if level == "AD" and "ad_ids" not in params:
+        raise invalid("Missing required parameter 'ad_ids'")
+    id_column = ID_COLUMN[level]
+    data = []
+    for entity_id in ids_for(params, level, tree):
+        entity = tree.entity(level, entity_id)
+        if entity is None:
             continue
-        raw = [total * w / scale for w in weights]
-        counts = [int(r) for r in raw]
-        order = sorted(range(len(weights)), key=lambda k: raw[k] - counts[k], reverse=True)
-        for k in order[: total - sum(counts)]:
-            counts[k] += 1
-        for k, count in enumerate(counts):
-            parts[k][i] = count
-    return parts
+        shown: int | str = entity_id if switches["report_id_types"] == "string" else int(entity_id)
+        for day, vector in buckets(entity, query):
+            head: dict[str, Any] = {id_column: shown}
+            if day is not None:
+                head["DATE"] = iso_day(day)
+            for kind, value, part in targeted(entity_id, vector, dict.fromkeys(kinds)):
+                if any(part):
+                    metrics = {**head, **row_values(entity, part, query.columns)}
+                    data.append(
+                        {"targeting_type": kind, "targeting_value": value, "metrics": metrics}
+                    )
+    return {"data": data}
 
 
+# -- the file --------------------------------------------------------------------------------
 def _weights(entity_id: str, targeting_type: str, count: int) -> list[float]:
-    seed = mix(int(entity_id) ^ TARGETING_TYPES.index(targeting_type) * 0x9E3779B9)
-    return [0.2 + (mix(seed ^ k) & 0xFFFF) / 65536 for k in range(count)]
+    return weights(mix(int(entity_id) ^ TARGETING_TYPES.index(targeting_type) * 0x9E3779B9), count)
+
+
+def targeted(
+    entity_id: str, vector: Vector, kinds: Iterable[str]
+) -> Iterator[tuple[str, str, Vector]]:
+    """(targeting type, value, share of the vector) for each type: each type's shares add up
+    to the whole exactly."""
+    for kind in kinds:
+        values = TARGETING_VALUES[kind]
+        shares = split(vector, _weights(entity_id, kind, len(values)))
+        yield from ((kind, value, part) for value, part in zip(values, shares, strict=True))
 
 
 def report_rows(
@@ -376,11 +413,7 @@ def report_rows(
         head[key_column] = dims.get(key_column, entity.id)
         parts: list[tuple[str | None, str | None, Vector]] = [(None, None, vector)]
         if request.targeting:
-            parts = []
-            for kind in request.targeting:
-                values = TARGETING_VALUES[kind]
-                shares = _split(vector, _weights(entity.id, kind, len(values)))
-                parts += [(kind, value, part) for value, part in zip(values, shares, strict=True)]
+            parts = list(targeted(entity.id, vector, request.targeting))
         for targeting_type, targeting_value, part in parts:
             if not any(part):
                 continue

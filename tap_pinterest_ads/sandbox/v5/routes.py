@@ -222,6 +222,27 @@ class Api:
     def ad_analytics(self, params: Params, path: dict[str, str]) -> list[dict[str, Any]]:
         return self._analytics(params, path, "AD")
 
+    def _targeting(self, params: Params, path: dict[str, str], level: str) -> dict[str, Any]:
+        account = self._account(path["ad_account_id"])
+        tree = self.v5.tree(account.row["id"])
+        today = analytics.today_of(self.v5.universe)
+        return reports.targeting_analytics(params, tree, level, today, self.v5.quirks)
+
+    def account_targeting(self, params: Params, path: dict[str, str]) -> dict[str, Any]:
+        return self._targeting(params, path, "AD_ACCOUNT")
+
+    def campaign_targeting(self, params: Params, path: dict[str, str]) -> dict[str, Any]:
+        return self._targeting(params, path, "CAMPAIGN")
+
+    def ad_group_targeting(self, params: Params, path: dict[str, str]) -> dict[str, Any]:
+        return self._targeting(params, path, "AD_GROUP")
+
+    def ad_targeting(self, params: Params, path: dict[str, str]) -> dict[str, Any]:
+        return self._targeting(params, path, "AD")
+
+    def metrics_ready(self, params: Params, path: dict[str, str]) -> dict[str, Any]:
+        return analytics.metrics_ready(params, self.v5.universe)
+
     def get_report(self, params: Params, path: dict[str, str]) -> dict[str, Any]:
         account = self._account(path["ad_account_id"])
         token = one(params, "token")
@@ -280,7 +301,7 @@ def routes(sandbox: Sandbox, v5: V5State) -> list[Route]:
         secret = token_call.pop("secret") if token_call else bearer
         epoch = sandbox.epoch
         path = request.url.path
-        analytics_call = path.endswith("/reports") or (
+        analytics_call = path.endswith(("/reports", "_analytics", "/metrics_ready_state")) or (
             path.endswith("/analytics") and not path.endswith("/user_account/analytics")
         )
         if sandbox.config.latency_ms:
@@ -385,6 +406,11 @@ def routes(sandbox: Sandbox, v5: V5State) -> list[Route]:
         Route(f"{account}/campaigns/analytics", endpoint(api.campaign_analytics)),
         Route(f"{account}/ad_groups/analytics", endpoint(api.ad_group_analytics)),
         Route(f"{account}/ads/analytics", endpoint(api.ad_analytics)),
+        Route(f"{account}/targeting_analytics", endpoint(api.account_targeting)),
+        Route(f"{account}/campaigns/targeting_analytics", endpoint(api.campaign_targeting)),
+        Route(f"{account}/ad_groups/targeting_analytics", endpoint(api.ad_group_targeting)),
+        Route(f"{account}/ads/targeting_analytics", endpoint(api.ad_targeting)),
+        Route("/resources/metrics_ready_state", endpoint(api.metrics_ready)),
         Route(f"{account}/reports", endpoint(api.get_report)),
         Route(f"{account}/reports", create_report, methods=["POST"]),
         Route(reports.DOWNLOADS + "/{token}/{key}/{name}", download),
