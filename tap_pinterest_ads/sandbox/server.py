@@ -153,6 +153,14 @@ that preset one). Reset restores all four.
         start_date more than 90 days back: 400 {"code": 400, "message": "You can only get data
         from the last 90 days."}; end_date more than 90 days after start_date or before it: 400
         code 400. Rate window ads_analytics when --v5-analytics-rate-limit is set.
+    GET /v5/ad_accounts/{id}/targeting_analytics, …/campaigns/targeting_analytics (campaign_ids),
+        …/ad_groups/targeting_analytics (ad_group_ids), …/ads/targeting_analytics (ad_ids): the
+        sync parameters plus targeting_types (required) and attribution_types. {"data":
+        [{"targeting_type", "targeting_value", "metrics": {<id column>, DATE, columns}}]}; the
+        id is a number, as in the spec's example (report_id_types "string": a string); each
+        type's values share out the entity's counts exactly.
+    GET /v5/resources/metrics_ready_state?date=  {"conversion_metrics_ready": the day is more
+        than 30 days before the clock's, "non_conversion_metrics_ready": it is over}.
     GET /v5/user_account/analytics  start_date, end_date (same 90-day rules), metric_types,
         split_field (NO_SPLIT: "all"; APP_TYPE, OWNED_CONTENT, SOURCE, PIN_FORMAT: a key per
         value, summing exactly to "all"), app_types, from_claimed_content, source, pin_format
@@ -179,7 +187,10 @@ that preset one). Reset restores all four.
         TARGETING_VALUE for targeting levels, the requested columns; a metric the entity lacks
         is left out (no zero-fill). CSV: a header row (DATE, id column, targeting columns, the
         requested ones), zero-filled; BY_DATE sorts rows by date. Both leave out all-zero rows.
-        KEYWORD, PRODUCT_GROUP and PRODUCT_ITEM levels: no such objects, so empty files.
+        KEYWORD: a row set per keyword of an ad group (not negative ones), keyed and marked by
+        KEYWORD_ID (ASSUMPTION: the spec has no such column), each keyword an exact share of its
+        ad group's counts, the rest left to browse traffic. PRODUCT_GROUP and PRODUCT_ITEM
+        levels: the sandbox promotes no product groups, so their files are empty.
 Lists answer {"items": [...], "bookmark": str|null}; page_size 1..250, default 25, beyond: 400
 {"code": 1, "message": "Parameter 'page_size' ..."} (keywords: the spec gives no maximum, so
 more is served as 250). The bookmark holds the last id served, so a walk neither skips nor
