@@ -161,7 +161,7 @@ class Job:
     token: str
     account_id: str
     request: Request
-    entities: list[Entity]
+    tree: Tree  # the account as it was when the job was made (entities are built on demand)
     fails: bool
     polls: int = 0
     size: int | None = None  # set by the background pass that builds the file
@@ -443,7 +443,7 @@ def render(job: Job, switches: dict[str, Any]) -> Iterator[bytes]:
         return
     yield b"{"
     first = True
-    for entity in job.entities:
+    for entity in entities(job.tree, request):
         rows = list(report_rows(request, entity, switches))
         if not rows:
             continue
@@ -478,7 +478,9 @@ def _csv(job: Job, switches: dict[str, Any]) -> Iterator[bytes]:
     writer.writerow(header)
     yield flush()
     every: Iterable[dict[str, Any]] = (
-        row for entity in job.entities for row in report_rows(request, entity, switches)
+        row
+        for entity in entities(job.tree, request)
+        for row in report_rows(request, entity, switches)
     )
     if request.by_date:
         every = sorted(every, key=lambda r: r.get("DATE", ""))
@@ -516,7 +518,7 @@ class Reports:
         digest = hashlib.sha256(f"{self.seed}:{account_id}:{self.created}".encode()).hexdigest()
         token = f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
         fails = (mix(int(digest[:15], 16)) & 0xFFFF) / 65536 < fail_rate
-        job = Job(token, account_id, request, entities(tree, request), fails)
+        job = Job(token, account_id, request, tree, fails)
         self.jobs[token] = job
         if not fails:
             switches = dict(switches)
