@@ -81,6 +81,8 @@ class V5State:
         self.clock_steps: list[int] = []  # every advance since the start, replayed on first use
         self.changes = {"v5_updated": 0, "v5_added": 0}
         self.tokens.reset(sandbox.epoch, self.config.token_ttl_seconds)
+        if self.config.size is not None:
+            self.universe  # noqa: B018  a benchmark universe takes seconds: build it before serving
 
     @property
     def universe(self) -> V5Universe:
