@@ -2,13 +2,15 @@
 
 A rate limit is a rolling minute: retries must outlast it, so a 429 without Retry-After waits
 5+10+20+30+30 = 95 s in all. Server errors, timeouts and dropped connections are more often
-over quickly or not at all: 1+2+4+8+16 = 31 s. A Retry-After header always wins (capped).
+over quickly or not at all: 1+2+4+8+16 = 31 s. A Retry-After header always wins (capped), and
+on a 429 so does Pinterest's `x-ratelimit-reset`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import time
 from collections.abc import Generator
 from http import HTTPStatus
 from typing import Any
@@ -21,6 +23,7 @@ SERVER_ERROR_WAITS = (1.0, 2.0, 4.0, 8.0, 16.0)
 MAX_TRIES = 1 + max(len(RATE_LIMIT_WAITS), len(SERVER_ERROR_WAITS))
 # A Retry-After beyond this is more likely a misconfigured server than a wait worth making.
 MAX_RETRY_AFTER_SECONDS = 300.0
+_EPOCH_THRESHOLD = 1e9  # a reset this large is an instant, not a number of seconds
 
 # What the SDK's request_decorator retries.
 RETRIABLE: tuple[type[Exception], ...] = (
@@ -52,6 +55,29 @@ def retry_after_seconds(response: requests.Response | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
+def reset_seconds(value: str | None) -> float | None:
+    """Seconds until Pinterest's `x-ratelimit-reset` (seconds, or an epoch instant), else None."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.split(",")[0].strip())
+    except ValueError:
+        return None
+    if seconds > _EPOCH_THRESHOLD:
+        seconds -= time.time()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def server_wait(response: requests.Response | None) -> float | None:
+    """What the server said to wait: Retry-After, else on a 429 the rate-limit window's reset
+    (at least a second: a reset of 0 would retry at once into the same full window)."""
+    told = retry_after_seconds(response)
+    if told is None and response is not None and response.status_code == 429:
+        reset = reset_seconds(response.headers.get("x-ratelimit-reset"))
+        told = None if reset is None else max(reset, 1.0)
+    return told
+
+
 def _response(exception: BaseException | None) -> requests.Response | None:
     response = getattr(exception, "response", None)
     return response if isinstance(response, requests.Response) else None
@@ -70,7 +96,7 @@ def wait_generator() -> Generator[float, Any, None]:
     exception = yield 0.0  # backoff primes the generator and discards this
     retry = 0
     while retry < len(waits := schedule_for(exception)):
-        told = retry_after_seconds(_response(exception))
+        told = server_wait(_response(exception))
         exception = yield waits[retry] if told is None else told
         retry += 1
 

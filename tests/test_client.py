@@ -82,6 +82,24 @@ def test_retry_after_wins_when_present(status):
     assert waits_for(failure(status, "7")) == [7.0] * 5
 
 
+def with_reset(error: Exception, reset: str) -> Exception:
+    error.response.headers["x-ratelimit-reset"] = reset  # type: ignore[attr-defined]
+    return error
+
+
+@pytest.mark.parametrize(
+    ("error", "waits"),
+    [
+        (with_reset(failure(429), "3"), [3.0] * 5),  # Pinterest's reset, in seconds
+        (with_reset(failure(429), "0"), [1.0] * 5),  # never a hot loop into the same window
+        (with_reset(failure(429, "7"), "3"), [7.0] * 5),  # Retry-After first
+        (with_reset(failure(503), "3"), [1.0, 2.0, 4.0, 8.0, 16.0]),  # only a 429 says when
+    ],
+)
+def test_a_rate_limit_waits_for_the_window_reset_the_api_announces(error, waits):
+    assert waits_for(error) == waits
+
+
 @pytest.fixture
 def stream():
     tap = TapPinterestAds(config={"api_key": "wh_x_1234", "requests_per_minute": 100_000})

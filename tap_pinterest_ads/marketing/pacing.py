@@ -10,24 +10,11 @@ from typing import Any
 import requests
 
 from tap_pinterest_ads.resources import Pacer
-from tap_pinterest_ads.retries import MAX_RETRY_AFTER_SECONDS
+from tap_pinterest_ads.retries import reset_seconds
 
 # Pinterest's own limit for the ads_read/org_read categories is far above this; the
 # catalogs_read limit (100/min) and daily trial quotas are met by the headers and 429 retries.
 V5_REQUESTS_PER_MINUTE = 1000
-_EPOCH_THRESHOLD = 1e9  # a reset this large is an instant, not a number of seconds
-
-
-def reset_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        seconds = float(value.split(",")[0].strip())
-    except ValueError:
-        return None
-    if seconds > _EPOCH_THRESHOLD:
-        seconds -= time.time()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 class HeaderPacer(Pacer):
