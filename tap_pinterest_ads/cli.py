@@ -6,10 +6,11 @@ crash: its message says what to do, and a traceback would only bury it.
 
 from __future__ import annotations
 
+import decimal
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -27,7 +28,7 @@ HANDLED = (ConfigValidationError, FatalAPIError, InputFileError)
 
 def _parse_object(text: str, name: str, flag: str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_float=decimal.Decimal)  # as the SDK reads --config
     except json.JSONDecodeError as error:
         # Position and reason only: the file's text may hold a key.
         raise InputFileError(
@@ -42,12 +43,23 @@ def _parse_object(text: str, name: str, flag: str) -> dict[str, Any]:
 
 
 def check_json_file(path: str, flag: str) -> None:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or type(error).__name__
-        raise InputFileError(f"Cannot read {path} ({flag}): {reason}.") from None
-    _parse_object(text, path, flag)
+    # What tap.py's cb_config calls today, before the SDK reads the file again; it goes once
+    # cb_config hands read_config_files' result on instead.
+    read_config_files([path])
+
+
+def read_config_files(paths: Iterable[str]) -> dict[str, Any]:
+    """The --config files, checked and merged in order as the SDK merges them, each read once:
+    `--config <(...)` and `--config /dev/stdin` are pipes, which cannot be read twice."""
+    config: dict[str, Any] = {}
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or type(error).__name__
+            raise InputFileError(f"Cannot read {path} (--config): {reason}.") from None
+        config |= _parse_object(text, path, "--config")
+    return config
 
 
 def checked_json_input(stream: IO[str] | None, flag: str) -> IO[str] | None:

@@ -240,3 +240,33 @@ def test_config_test_outside_dev_names_the_missing_key(newcomer: Newcomer) -> No
     assert checked.returncode != 0
     shown = checked.stdout + checked.stderr
     assert "api_key" in shown.split("Plugin configuration is invalid", 1)[1].splitlines()[1]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs tap.py's cb_config to hand cli.read_config_files' result to the SDK instead of "
+    "letting it read the file again (lead; then drop this marker)",
+)
+def test_config_from_a_pipe_or_stdin_is_read_once() -> None:
+    """`--config <(...)` and `--config /dev/stdin` are pipes: a second read finds them empty."""
+    tap = ROOT / ".venv" / "bin" / "tap-pinterest-ads"
+    config = '{"api_key": "wh_demo", "page_size": 20}'
+    for command, stdin in (
+        (f"{tap} --config <(echo '{config}') --discover", None),
+        (f"{tap} --config /dev/stdin --discover", config),
+    ):
+        done = subprocess.run(
+            ["bash", "-c", command], input=stdin, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert '"pinterest_ads"' in done.stdout
+    broken = subprocess.run(
+        ["bash", "-c", f"{tap} --config /dev/stdin --discover"],
+        input='{"api_key": ',
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert broken.returncode == 1
+    assert "Traceback" not in broken.stderr
+    assert "/dev/stdin (--config) is not valid JSON" in broken.stderr
