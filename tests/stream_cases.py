@@ -10,11 +10,17 @@ from typing import Any
 from tap_pinterest_ads.dates import parse_instant
 from tap_pinterest_ads.sandbox.control import SandboxProcess
 from tap_pinterest_ads.sandbox.data import AdUniverse
+from tap_pinterest_ads.sandbox.v5.auth import CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH_TOKEN
 from tap_pinterest_ads.tap import SETTINGS
 
 EXTRACTOR = "tap-pinterest-ads"
-# A small universe keeps each `meltano run` to a few seconds; the rate limit is not under test.
-SANDBOX_OPTIONS: dict[str, Any] = {"seed": 7, "ads": 300, "rate_limit": 100_000}
+# A small universe keeps each `meltano run` to a few seconds; the rate limits are not under test.
+SANDBOX_OPTIONS: dict[str, Any] = {
+    "seed": 7,
+    "ads": 300,
+    "rate_limit": 100_000,
+    "v5_rate_limit": 100_000,
+}
 LOOKBACK_DAYS = 1
 PAGE_SIZE = 50
 
@@ -81,6 +87,9 @@ class StreamCase:
     # Pages of the oldest end an incremental run reads after its walk (rows without a date
     # sort there, so those rows are re-read every run).
     tail_pages: int = 0
+    # The v5 family (V5_STREAMS) rides along this stream's two-run pipelines: one `meltano run`
+    # loads both families, as users run it.
+    carries_v5: bool = False
 
     def env(self, sandbox: SandboxProcess, **settings: Any) -> dict[str, Any]:
         """Tap settings for one run over this stream alone, as Meltano env vars."""
@@ -140,6 +149,7 @@ STREAMS = [
         },
         map_filter=("likes > 20", {"minlikes": 21}),
         tail_pages=SETTINGS.to_dict()["properties"]["undated_tail_pages"]["default"],
+        carries_v5=True,
     ),
 ]
 
@@ -202,3 +212,193 @@ STREAMS.append(
         settings={"snapshot_pages_per_search": 200},
     )
 )
+
+
+# -- The Pinterest API v5 family ----------------------------------------------------------------
+# Keywords cost one request per ad group, so the v5 streams read one ad account: the sandbox's
+# first, owned by the token user and holding both catalog types (RETAIL, HOTEL).
+V5_ACCOUNT = 0
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class V5Case:
+    stream: str
+    # information_schema `data_type` target-postgres 0.8.1 must produce for these columns.
+    postgres_types: Mapping[str, str]
+    # Column -> type target-snowflake 0.20.4 creates (fakesnow's names), as for StreamCase.
+    snowflake_types: Mapping[str, str]
+    key: tuple[str, ...] = ("id",)
+    replication_key: str | None = None  # None: full table, every run rewrites every row
+    # Columns whose loaded values must equal what the API serves after each run.
+    tracked: tuple[str, ...] = ()
+    # The sandbox's day between the runs changes or adds some of these rows.
+    changes_daily: bool = False
+    # Rows a complete read gives (as served), from the sandbox; default: its v5 truth route.
+    truth: Callable[[SandboxProcess, str], list[Row]] | None = None
+
+    def served(self, sandbox: SandboxProcess, account: str) -> dict[tuple[Any, ...], Row]:
+        rows = (
+            self.truth(sandbox, account)
+            if self.truth
+            else sandbox.v5_truth(self.stream, ad_account_id=account)
+        )
+        return {tuple(row[k] for k in self.key): row for row in rows}
+
+
+def v5_account(sandbox: SandboxProcess) -> str:
+    return str(sandbox.v5_state()["ad_accounts"][V5_ACCOUNT])
+
+
+def with_v5(env: Mapping[str, Any], sandbox: SandboxProcess, token_store: str) -> dict[str, Any]:
+    """A run's Meltano env vars plus the v5 family: its streams, the sandbox's credentials and a
+    token store (the refresh token rotates: a second run needs the first one's token)."""
+    return {
+        **env,
+        "TAP_PINTEREST_ADS__SELECT": [
+            *env["TAP_PINTEREST_ADS__SELECT"],
+            *(f"{case.stream}.*" for case in V5_STREAMS),
+        ],
+        "TAP_PINTEREST_ADS_V5_API_URL": sandbox.v5_url,
+        "TAP_PINTEREST_ADS_CLIENT_ID": CLIENT_ID,
+        "TAP_PINTEREST_ADS_CLIENT_SECRET": CLIENT_SECRET,
+        "TAP_PINTEREST_ADS_REFRESH_TOKEN": FIRST_REFRESH_TOKEN,
+        "TAP_PINTEREST_ADS_TOKEN_STORE_PATH": token_store,
+        "TAP_PINTEREST_ADS_AD_ACCOUNT_IDS": [v5_account(sandbox)],
+    }
+
+
+ENTITY_TYPES = {
+    "id": "text",
+    "ad_account_id": "text",
+    "status": "text",
+    "created_time": "bigint",
+    "updated_time": "bigint",
+    "tracking_urls": "jsonb",
+}
+ENTITY_SNOWFLAKE = {"ID": "TEXT", "UPDATED_TIME": "NUMBER", "TRACKING_URLS": "VARIANT"}
+PIN_TYPES = {
+    "id": "text",
+    "board_id": "text",
+    "created_at": "timestamp without time zone",
+    "media": "jsonb",
+    "is_owner": "boolean",
+}
+PIN_SNOWFLAKE = {"ID": "TEXT", "CREATED_AT": "TIMESTAMP_TZ", "MEDIA": "VARIANT"}
+
+V5_STREAMS = [
+    V5Case(
+        "ad_accounts",
+        postgres_types={"id": "text", "owner": "jsonb", "permissions": "ARRAY"},
+        snowflake_types={"ID": "TEXT", "OWNER": "VARIANT", "PERMISSIONS": "VARIANT"},
+        tracked=("name", "currency"),
+    ),
+    V5Case(
+        "campaigns",
+        changes_daily=True,
+        postgres_types={**ENTITY_TYPES, "lifetime_spend_cap": "bigint", "bid_options": "jsonb"},
+        snowflake_types=ENTITY_SNOWFLAKE,
+        replication_key="updated_time",
+        tracked=("status", "updated_time"),
+    ),
+    V5Case(
+        "ad_groups",
+        changes_daily=True,
+        postgres_types={
+            **ENTITY_TYPES,
+            "bid_multiplier": "numeric",
+            "targeting_spec": "jsonb",
+            "auto_targeting_enabled": "boolean",
+        },
+        snowflake_types={
+            **ENTITY_SNOWFLAKE,
+            "BID_MULTIPLIER": "FLOAT",
+            "TARGETING_SPEC": "VARIANT",
+        },
+        replication_key="updated_time",
+        tracked=("status", "updated_time"),
+    ),
+    V5Case(
+        "ads",
+        changes_daily=True,
+        postgres_types={**ENTITY_TYPES, "carousel_destination_urls": "ARRAY"},
+        snowflake_types={**ENTITY_SNOWFLAKE, "CAROUSEL_DESTINATION_URLS": "VARIANT"},
+        replication_key="updated_time",
+        tracked=("status", "updated_time"),
+    ),
+    V5Case(
+        "audiences",
+        postgres_types={
+            "id": "text",
+            "size": "bigint",
+            "rule": "jsonb",
+            "updated_timestamp": "bigint",
+        },
+        snowflake_types={"ID": "TEXT", "SIZE": "NUMBER", "RULE": "VARIANT"},
+        replication_key="updated_timestamp",
+        tracked=("updated_timestamp",),
+    ),
+    V5Case(
+        "customer_lists",
+        postgres_types={"id": "text", "updated_time": "numeric", "exceptions": "jsonb"},
+        snowflake_types={"ID": "TEXT", "UPDATED_TIME": "FLOAT", "EXCEPTIONS": "VARIANT"},
+        replication_key="updated_time",
+        tracked=("status", "updated_time"),
+    ),
+    V5Case(
+        "keywords",
+        postgres_types={"id": "text", "parent_id": "text", "bid": "bigint", "archived": "boolean"},
+        snowflake_types={"ID": "TEXT", "BID": "NUMBER", "ARCHIVED": "BOOLEAN"},
+        tracked=("parent_id", "value"),
+    ),
+    V5Case(
+        "conversion_tags",
+        postgres_types={"id": "text", "configs": "jsonb", "last_fired_time_ms": "numeric"},
+        snowflake_types={"ID": "TEXT", "CONFIGS": "VARIANT", "LAST_FIRED_TIME_MS": "FLOAT"},
+        tracked=("status",),
+    ),
+    V5Case(
+        "catalogs",
+        postgres_types={"id": "text", "updated_at": "timestamp without time zone"},
+        snowflake_types={"ID": "TEXT", "UPDATED_AT": "TIMESTAMP_TZ"},
+        tracked=("catalog_type", "name"),
+    ),
+    V5Case(
+        "catalogs_feeds",
+        postgres_types={"id": "text", "preferred_processing_schedule": "jsonb"},
+        snowflake_types={"ID": "TEXT", "PREFERRED_PROCESSING_SCHEDULE": "VARIANT"},
+        tracked=("catalog_type", "status"),
+    ),
+    V5Case(
+        "catalogs_product_groups",
+        postgres_types={"id": "text", "filters": "jsonb", "updated_at": "bigint"},
+        snowflake_types={"ID": "TEXT", "FILTERS": "VARIANT", "UPDATED_AT": "NUMBER"},
+        tracked=("catalog_id", "updated_at"),
+    ),
+    V5Case(
+        "boards",
+        changes_daily=True,
+        postgres_types={"id": "text", "pin_count": "bigint", "owner": "jsonb"},
+        snowflake_types={"ID": "TEXT", "PIN_COUNT": "NUMBER", "OWNER": "VARIANT"},
+        tracked=("pin_count", "privacy"),
+    ),
+    V5Case(
+        "board_sections",
+        postgres_types={"id": "text", "board_id": "text", "name": "text"},
+        snowflake_types={"ID": "TEXT", "BOARD_ID": "TEXT"},
+        tracked=("board_id", "name"),
+    ),
+    V5Case(
+        "board_pins",
+        changes_daily=True,
+        postgres_types=PIN_TYPES,
+        snowflake_types=PIN_SNOWFLAKE,
+        tracked=("board_id", "board_section_id"),
+    ),
+    V5Case(
+        "board_section_pins",
+        postgres_types=PIN_TYPES,
+        snowflake_types=PIN_SNOWFLAKE,
+        tracked=("board_id", "board_section_id"),
+    ),
+]

@@ -234,6 +234,7 @@ def test_dev_paces_at_the_rate_make_sandbox_enforces() -> None:
     (dev,) = (env for env in project["environments"] if env["name"] == "dev")
     (tap,) = (p for p in dev["config"]["plugins"]["extractors"] if p["name"] == EXTRACTOR)
     makefile = (ROOT / "Makefile").read_text()
-    (recipe,) = re.findall(r"^sandbox:.*\n\t(.+)$", makefile, re.M)
+    (block,) = re.findall(r"^sandbox:.*\n((?:\t.*\n)+)", makefile, re.M)
+    (recipe,) = (line for line in block.splitlines() if "tap-pinterest-ads-sandbox" in line)
     assert f"--rate-limit {tap['config']['requests_per_minute']}" in recipe
     assert tap["config"]["api_url"].endswith(":" + recipe.split("--port ")[1].split()[0])

@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -26,9 +27,13 @@ from tests.stream_cases import (
     LOOKBACK_DAYS,
     PAGE_SIZE,
     STREAMS,
+    V5_STREAMS,
     StreamCase,
+    V5Case,
     fresh_sandbox,
     incremental_pages,
+    v5_account,
+    with_v5,
 )
 
 pytest_plugins = ["tests.conftest_pg", "tests.conftest_meltano"]
@@ -45,21 +50,33 @@ class Snapshot:
     count: int
     distinct_keys: int
     rows: dict[Key, dict[str, Any]]
+    extracted: dict[Key, dt.datetime]  # _sdc_extracted_at: when the row was last written
 
 
 class Pipeline:
     """One tap -> target-postgres pipeline: its own schema and state id."""
 
-    def __init__(self, meltano: Meltano, postgres: PgDatabase, case: StreamCase, label: str):
+    def __init__(
+        self,
+        meltano: Meltano,
+        postgres: PgDatabase,
+        case: StreamCase,
+        label: str,
+        token_store: Path | None = None,
+    ):
         self.meltano, self.postgres, self.case = meltano, postgres, case
         self.schema = postgres.new_schema(f"{case.stream}_{label}")
         self.suffix = self.schema
         self.table = sql.Identifier(self.schema, case.stream)
+        self.token_store = token_store  # set: the v5 family rides along
 
     def env(self, sandbox: SandboxProcess, **settings: Any) -> dict[str, Any]:
         address = self.postgres.address
+        tap = self.case.env(sandbox, **settings)
+        if self.token_store:
+            tap = with_v5(tap, sandbox, str(self.token_store))
         return {
-            **self.case.env(sandbox, **settings),
+            **tap,
             "TARGET_POSTGRES_HOST": address.host,
             "TARGET_POSTGRES_PORT": address.port,
             "TARGET_POSTGRES_USER": address.user,
@@ -79,31 +96,43 @@ class Pipeline:
             cur.execute(query, params)
             return cur.fetchall()
 
-    def snapshot(self) -> Snapshot:
-        keys = sql.SQL(", ").join(map(sql.Identifier, self.case.key))
+    def snapshot(self, stream: str | None = None, key: tuple[str, ...] | None = None) -> Snapshot:
+        """This pipeline's stream, or another stream the same runs load."""
+        key = key or self.case.key
+        table = sql.Identifier(self.schema, stream or self.case.stream)
+        keys = sql.SQL(", ").join(map(sql.Identifier, key))
         counts = self.query(
-            sql.SQL("SELECT count(*) AS n, count(DISTINCT ({})) AS d FROM {}").format(
-                keys, self.table
-            )
+            sql.SQL("SELECT count(*) AS n, count(DISTINCT ({})) AS d FROM {}").format(keys, table)
         )[0]
+        loaded = self.query(sql.SQL("SELECT * FROM {}").format(table))
         rows = {
-            tuple(row[k] for k in self.case.key): {
-                k: v for k, v in row.items() if not k.startswith("_sdc_")
-            }
-            for row in self.query(sql.SQL("SELECT * FROM {}").format(self.table))
+            tuple(row[k] for k in key): {k: v for k, v in row.items() if not k.startswith("_sdc_")}
+            for row in loaded
         }
-        return Snapshot(counts["n"], counts["d"], rows)
+        extracted = {tuple(row[k] for k in key): row["_sdc_extracted_at"] for row in loaded}
+        return Snapshot(counts["n"], counts["d"], rows, extracted)
 
-    def column_types(self) -> dict[str, str]:
+    def column_types(self, stream: str | None = None) -> dict[str, str]:
         rows = self.query(
             sql.SQL(
                 "SELECT column_name, data_type FROM information_schema.columns"
                 " WHERE table_schema = %s AND table_name = %s"
             ),
             self.schema,
-            self.case.stream,
+            stream or self.case.stream,
         )
         return {row["column_name"]: row["data_type"] for row in rows}
+
+    def primary_key(self, stream: str | None = None) -> set[str]:
+        rows = self.query(
+            sql.SQL(
+                "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
+                " ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+                " WHERE i.indrelid = %s::regclass AND i.indisprimary"
+            ),
+            f'"{self.schema}"."{stream or self.case.stream}"',
+        )
+        return {row["attname"] for row in rows}
 
     def bookmark(self) -> dt.datetime:
         state = self.meltano.state(state_id(EXTRACTOR, LOADER, self.suffix))
@@ -119,6 +148,14 @@ def as_utc(value: dt.datetime | None) -> dt.datetime | None:
 
 
 @dataclass
+class V5Run:
+    """After one run: each v5 stream's rows as the API serves them and as loaded."""
+
+    truth: dict[str, dict[Key, dict[str, Any]]]
+    loaded: dict[str, Snapshot]
+
+
+@dataclass
 class TwoRuns:
     """The same pipeline before and after the sandbox clock moves one day."""
 
@@ -129,6 +166,7 @@ class TwoRuns:
     bookmark: dt.datetime
     added: int
     served: list[Any]  # replication-key instants the API served to the second run
+    v5: list[V5Run]  # empty unless the case carries the v5 family
 
     @property
     def cutoff(self) -> dt.datetime:
@@ -147,11 +185,18 @@ def case(request: pytest.FixtureRequest) -> StreamCase:
     return request.param
 
 
-@pytest.fixture(scope="module")
-def two_runs(case: StreamCase, installed: Any, postgres: PgDatabase) -> TwoRuns:
-    """Shared by the scenarios that only read; each of the others runs its own pipeline."""
-    pipeline = Pipeline(installed(LOADER), postgres, case, "incremental")
-    truth, loaded, requests = [], [], []
+@pytest.fixture(scope="module", params=V5_STREAMS, ids=lambda case: case.stream)
+def v5_case(request: pytest.FixtureRequest) -> V5Case:
+    return request.param
+
+
+def _two_runs(case: StreamCase, meltano: Meltano, postgres: PgDatabase, tmp: Path) -> TwoRuns:
+    store = tmp / "pinterest-refresh-token.json" if case.carries_v5 else None
+    pipeline = Pipeline(meltano, postgres, case, "incremental", token_store=store)
+    truth: list[list[Key]] = []
+    loaded: list[Snapshot] = []
+    requests: list[list[dict[str, Any]]] = []
+    v5: list[V5Run] = []
     with fresh_sandbox() as api:
         for day in range(2):
             if day:
@@ -164,13 +209,49 @@ def two_runs(case: StreamCase, installed: Any, postgres: PgDatabase) -> TwoRuns:
             requests.append(case.api_requests(api))
             if not day:
                 bookmark = pipeline.bookmark()
+            if store:
+                account = v5_account(api)
+                v5.append(
+                    V5Run(
+                        {c.stream: c.served(api, account) for c in V5_STREAMS},
+                        {c.stream: pipeline.snapshot(c.stream, c.key) for c in V5_STREAMS},
+                    )
+                )
         cutoff = bookmark - dt.timedelta(days=LOOKBACK_DAYS)
         rows = [
             {**row, "_instant": as_utc(row[case.replication_key])}
             for row in loaded[1].rows.values()
         ]
         served = case.served(api, rows, cutoff)
-    return TwoRuns(pipeline, truth, loaded, requests, bookmark, added, served)
+    return TwoRuns(pipeline, truth, loaded, requests, bookmark, added, served, v5)
+
+
+@pytest.fixture(scope="module")
+def runs(
+    installed: Any, postgres: PgDatabase, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[StreamCase], TwoRuns]:
+    """Each case's two runs, made once: the v5 tests read the runs that carried them."""
+    made: dict[str, TwoRuns] = {}
+
+    def get(case: StreamCase) -> TwoRuns:
+        if case.stream not in made:
+            tmp = tmp_path_factory.mktemp(case.stream)
+            made[case.stream] = _two_runs(case, installed(LOADER), postgres, tmp)
+        return made[case.stream]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def two_runs(case: StreamCase, runs: Callable[[StreamCase], TwoRuns]) -> TwoRuns:
+    """Shared by the scenarios that only read; each of the others runs its own pipeline."""
+    return runs(case)
+
+
+@pytest.fixture(scope="module")
+def v5_runs(runs: Callable[[StreamCase], TwoRuns]) -> TwoRuns:
+    (carrier,) = (case for case in STREAMS if case.carries_v5)
+    return runs(carrier)
 
 
 def test_first_run_loads_exactly_the_sandbox_truth(two_runs: TwoRuns) -> None:
@@ -182,15 +263,7 @@ def test_first_run_loads_exactly_the_sandbox_truth(two_runs: TwoRuns) -> None:
 def test_column_types(case: StreamCase, two_runs: TwoRuns) -> None:
     types = two_runs.pipeline.column_types()
     assert {column: types.get(column) for column in case.postgres_types} == case.postgres_types
-    primary_key = two_runs.pipeline.query(
-        sql.SQL(
-            "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
-            " ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
-            " WHERE i.indrelid = %s::regclass AND i.indisprimary"
-        ),
-        f'"{two_runs.pipeline.schema}"."{case.stream}"',
-    )
-    assert {row["attname"] for row in primary_key} == set(case.key)
+    assert two_runs.pipeline.primary_key() == set(case.key)
 
 
 def test_timestamps_keep_utc_wall_time(case: StreamCase, two_runs: TwoRuns) -> None:
@@ -341,3 +414,42 @@ def test_search_matches_keep_every_search_that_found_an_ad(
     assert len(rows) == len(pairs)
     assert pairs == {(name, ad) for name, ads in truth.items() for ad in ads}
     assert pipeline.snapshot().rows.keys() == {(ad,) for ad in truth["all"]}
+
+
+def loaded_as_served(case: V5Case, loaded: Snapshot, served: dict[Key, dict[str, Any]]) -> None:
+    """Exactly the API's rows, once each, with the values it serves now."""
+    assert loaded.count == loaded.distinct_keys == len(served) > 0
+    assert loaded.rows.keys() == served.keys()
+    for key, row in served.items():
+        assert {c: loaded.rows[key][c] for c in case.tracked} == {c: row[c] for c in case.tracked}
+
+
+def test_v5_first_run_loads_exactly_what_the_api_serves(v5_case: V5Case, v5_runs: TwoRuns) -> None:
+    first = v5_runs.v5[0]
+    loaded_as_served(v5_case, first.loaded[v5_case.stream], first.truth[v5_case.stream])
+
+
+def test_v5_column_types_and_key(v5_case: V5Case, v5_runs: TwoRuns) -> None:
+    types = v5_runs.pipeline.column_types(v5_case.stream)
+    expected = v5_case.postgres_types
+    assert {column: types.get(column) for column in expected} == expected
+    assert v5_runs.pipeline.primary_key(v5_case.stream) == set(v5_case.key)
+
+
+def test_v5_second_run_upserts_what_changed(v5_case: V5Case, v5_runs: TwoRuns) -> None:
+    """After a day of changes: every change in place, nothing twice; an incremental stream
+    rewrites only rows updated since its bookmark, a full-table one rewrites every row."""
+    first, second = v5_runs.v5
+    stream = v5_case.stream
+    served = second.truth[stream]
+    loaded_as_served(v5_case, second.loaded[stream], served)
+    changed = {key for key, row in served.items() if first.truth[stream].get(key) != row}
+    if v5_case.changes_daily:
+        assert changed
+    last_write = max(first.loaded[stream].extracted.values())
+    rewritten = {key for key, at in second.loaded[stream].extracted.items() if at > last_write}
+    assert changed <= rewritten
+    if v5_case.replication_key:
+        assert rewritten < served.keys()
+    else:
+        assert rewritten == served.keys()
