@@ -48,10 +48,12 @@ def declared_settings() -> dict[str, dict[str, Any]]:
 def expected_kinds(spec: dict[str, Any]) -> set[str]:
     if spec.get("format") == "date-time":
         return {"date_iso8601"}
-    if "enum" in spec:
-        return {"options"}
     types = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
     (json_type,) = (t for t in types if t != "null")
+    # Meltano checks an `options` setting against an env var's text: a number choice stays
+    # `integer` (its options still listed), or TAP_PINTEREST_ADS_..._DAYS=7 would be refused.
+    if "enum" in spec and json_type == "string":
+        return {"options"}
     return KINDS[json_type]
 
 
@@ -109,6 +111,14 @@ def test_config_list_shows_every_setting_and_redacts_the_key(meltano: Meltano) -
     (api_key,) = (line for line in listing.splitlines() if line.startswith("api_key "))
     assert "(redacted)" in api_key
     assert secret not in listing
+
+
+@pytest.mark.meltano
+def test_a_number_choice_set_by_env_var_reaches_the_tap_as_a_number(meltano: Meltano) -> None:
+    printed = meltano(
+        "config", "print", EXTRACTOR, env={"TAP_PINTEREST_ADS_CLICK_WINDOW_DAYS": "7"}
+    )
+    assert json.loads(printed)["click_window_days"] == 7
 
 
 @pytest.mark.meltano
