@@ -42,12 +42,6 @@ def _parse_object(text: str, name: str, flag: str) -> dict[str, Any]:
     return value
 
 
-def check_json_file(path: str, flag: str) -> None:
-    # What tap.py's cb_config calls today, before the SDK reads the file again; it goes once
-    # cb_config hands read_config_files' result on instead.
-    read_config_files([path])
-
-
 def read_config_files(paths: Iterable[str]) -> dict[str, Any]:
     """The --config files, checked and merged in order as the SDK merges them, each read once:
     `--config <(...)` and `--config /dev/stdin` are pipes, which cannot be read twice."""

@@ -18,7 +18,7 @@ from tap_pinterest_ads.ad_library.streams import (
     PinterestAdSnapshotsStream,
     PinterestAdsStream,
 )
-from tap_pinterest_ads.cli import check_json_file, checked_json_input, one_line_failures
+from tap_pinterest_ads.cli import checked_json_input, one_line_failures, read_config_files
 from tap_pinterest_ads.config_checks import (
     check_api_url,
     check_secrets,
@@ -197,10 +197,11 @@ class TapPinterestAds(Tap):
     @classmethod
     def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> Any:
         with one_line_failures(cls.logger, ctx):
-            for path in value:
-                if path != "ENV":
-                    check_json_file(path, "--config")
-        return super().cb_config(ctx, param, value)
+            config = read_config_files(path for path in value if path != "ENV")
+        # The SDK's input object with our parse: a pipe (`<(...)`, /dev/stdin) reads only once.
+        parsed = super().cb_config(ctx, param, tuple(path for path in value if path == "ENV"))
+        parsed.config = config
+        return parsed
 
     @classmethod
     def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:

@@ -242,11 +242,6 @@ def test_config_test_outside_dev_names_the_missing_key(newcomer: Newcomer) -> No
     assert "api_key" in shown.split("Plugin configuration is invalid", 1)[1].splitlines()[1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs tap.py's cb_config to hand cli.read_config_files' result to the SDK instead of "
-    "letting it read the file again (lead; then drop this marker)",
-)
 def test_config_from_a_pipe_or_stdin_is_read_once() -> None:
     """`--config <(...)` and `--config /dev/stdin` are pipes: a second read finds them empty."""
     tap = ROOT / ".venv" / "bin" / "tap-pinterest-ads"
