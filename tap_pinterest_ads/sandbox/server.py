@@ -145,7 +145,9 @@ that preset one). Reset restores all four.
     GET /v5/ad_accounts/{id}/analytics, …/campaigns/analytics (campaign_ids), …/ad_groups/analytics
         (ad_group_ids), …/ads/analytics (ad_ids, or campaign_ids with pin_ids): start_date,
         end_date, columns (comma-joined, from the spec's 175 sync columns), granularity (TOTAL,
-        DAY, WEEK, MONTH; HOUR: 400), click/engagement/view_window_days (0, 1, 7, 14, 30, 60),
+        DAY, WEEK, MONTH, HOUR: start at most 8 days back, end at most 3 days after it; each
+        day's delivery shared out exactly over its 24 UTC hours, no conversion metrics, as the
+        spec says; dated per hour_date), click/engagement/view_window_days (0, 1, 7, 14, 30, 60),
         conversion_report_time, aggregate_report_rows (campaigns, ad groups), reporting_timezone
         (accepted, ignored). A bare list of rows: the id column (a string), DATE unless TOTAL
         (WEEK: its Monday; MONTH: its first day), the requested columns the sandbox models.
@@ -167,7 +169,8 @@ that preset one). Reset restores all four.
         (one exact share; ADS_* formats: 0), ad_account_id. The token user's organic numbers.
     POST /v5/ad_accounts/{id}/reports  JSON body per AdsAnalyticsCreateAsyncRequest: required
         start_date, end_date, granularity, level, columns (the 613 async columns); start at most
-        914 days back, end - start at most 185 days (PRODUCT_ITEM: 92 and 30); targeting_types
+        914 days back, end - start at most 185 days (PRODUCT_ITEM: 92 and 30; HOUR: 8 and 3,
+        start_hour/end_hour trim the first and last day); targeting_types
         (at most 5) only with a *_TARGETING level; id filters (at most 500), status filters (at
         most 6), objective types, the windows, conversion_report_time, attribution_types,
         report_format (JSON, CSV), primary_sort, metrics_filters, start/end_hour. Else 400 (code
@@ -276,6 +279,10 @@ v5 quirk switches, default first (ASSUMPTION where the spec and our notes are si
                           PIN_PROMOTION_ID are numbers, AD_ACCOUNT_ID, AD_GROUP_ID and AD_ID
                           strings, as Airbyte's report schemas type them. ASSUMPTION (the spec
                           does not describe the file); "string": every id a string.
+    hour_date             "date_and_hour": an hourly row (sync, targeting, report) has DATE
+                          (YYYY-MM-DD, as the spec's format says) and HOUR (0..23).
+                          ASSUMPTION (the spec shows no hourly row); "datetime": DATE is
+                          "YYYY-MM-DD HH:00:00" and there is no HOUR.
     report_targeting_columns "upper": targeting report rows carry TARGETING_TYPE and
                           TARGETING_VALUE. ASSUMPTION (not documented); "lower": targeting_type
                           and targeting_value, the keys of the sync targeting_analytics answer.

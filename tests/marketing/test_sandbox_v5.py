@@ -396,6 +396,7 @@ def test_v5_cli_flags() -> None:
             "product_group_time": "s",
             "report_id_types": "mixed",
             "report_targeting_columns": "upper",
+            "hour_date": "date_and_hour",
             **quirks,
         }
         assert refresh(proc, FIRST_REFRESH_TOKEN).json()["expires_in"] == 5

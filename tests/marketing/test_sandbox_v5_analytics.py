@@ -439,3 +439,28 @@ def test_metrics_ready_state_follows_the_clock(sb: SandboxProcess) -> None:
     assert ready(0) == {"conversion_metrics_ready": False, "non_conversion_metrics_ready": False}
     assert ready(5) == {"conversion_metrics_ready": False, "non_conversion_metrics_ready": True}
     assert ready(31) == {"conversion_metrics_ready": True, "non_conversion_metrics_ready": True}
+
+
+def test_hourly_rows_share_out_the_day_without_conversions(sb: SandboxProcess) -> None:
+    dates = window(sb, 6, 2)
+    hourly = analytics(sb, "ad_account", **dates, granularity="HOUR")
+    daily = per_day(analytics(sb, "ad_account", **dates))
+    assert {r["HOUR"] for r in hourly} == set(range(24))
+    assert not any("TOTAL_CHECKOUT" in r for r in hourly)  # the spec: no conversions hourly
+    for day, totals in daily.items():
+        rows = [r for r in hourly if r["DATE"] == day]
+        assert sum(r["SPEND_IN_MICRO_DOLLAR"] for r in rows) == totals["SPEND_IN_MICRO_DOLLAR"]
+    path = f"/ad_accounts/{account(sb)}/analytics"
+    base = {"columns": COLUMNS, "granularity": "HOUR"}
+    for dates, status in (
+        (window(sb, 8, 3), 200),
+        (window(sb, 9, 1), 400),
+        (window(sb, 7, 4), 400),
+    ):
+        assert call(sb, "get", path, params={**base, **dates}).status_code == status, dates
+    token = create(sb, **window(sb, 5, 1), granularity="HOUR", start_hour=6, end_hour=20)
+    report = requests.get(poll(sb, token)[-1]["url"], timeout=60).json()
+    stamps = {(r["DATE"], r["HOUR"]) for rows in report.values() for r in rows}
+    first, last = window(sb, 5, 1).values()
+    assert min(h for d, h in stamps if d == first) == 6
+    assert max(h for d, h in stamps if d == last) == 20

@@ -107,7 +107,8 @@ def routes(sandbox: Sandbox, v5: V5State) -> list[Route]:
                 raise HTTPException(400, "'ad_account_id' must name an ad account of the sandbox")
             tree = v5.tree(account_id)
             try:
-                rows = analytics.truth_rows(params, tree, level, v5.universe)
+                hours = v5.quirks["hour_date"]
+                rows = analytics.truth_rows(params, tree, level, v5.universe, hours)
             except ApiError as exc:
                 raise HTTPException(exc.status, str(exc)) from None
             return JSONResponse({"rows": rows})

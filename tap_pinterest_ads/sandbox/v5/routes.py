@@ -208,7 +208,8 @@ class Api:
     def _analytics(self, params: Params, path: dict[str, str], level: str) -> list[dict[str, Any]]:
         account = self._account(path["ad_account_id"])
         tree = self.v5.tree(account.row["id"])
-        return analytics.sync_analytics(params, tree, level, self.v5.universe)
+        universe, hours = self.v5.universe, self.v5.quirks["hour_date"]
+        return analytics.sync_analytics(params, tree, level, universe, hours)
 
     def account_analytics(self, params: Params, path: dict[str, str]) -> list[dict[str, Any]]:
         return self._analytics(params, path, "AD_ACCOUNT")

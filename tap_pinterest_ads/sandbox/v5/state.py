@@ -25,6 +25,7 @@ QUIRKS: dict[str, tuple[Any, ...]] = {
     "product_group_time": ("s", "ms"),
     "report_id_types": ("mixed", "string"),
     "report_targeting_columns": ("upper", "lower"),
+    "hour_date": ("date_and_hour", "datetime"),
 }
 DEFAULTS = {name: values[0] for name, values in QUIRKS.items()}
 TUNABLE: dict[str, type[int] | type[float]] = {
