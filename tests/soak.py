@@ -64,7 +64,7 @@ SEARCH_POOL: list[dict[str, Any]] = [
     {"name": "started_since_june", "from": "2026-06-01"},
 ]
 PAGE_SIZES = (10, 20, 25, 50)
-MAX_RUNS = 20  # a trial that has not completed by then is reported as incomplete
+MAX_RUNS = 20  # a trial not completed by then is reported incomplete, then caught up
 MAX_KILLS = 4
 BUDGET_STOP = "max_requests_per_run reached"  # the tap's words for a walk cut short by budget
 RUN_TIMEOUT = 300  # seconds; a run past it is killed and reported as hung
@@ -381,6 +381,16 @@ def run_trial(trial: Trial, args: argparse.Namespace) -> Result:
         result.complete = result.syncs == syncs
         if not result.complete:
             result.notes.append(f"{result.syncs} of {syncs} syncs completed in {MAX_RUNS} runs")
+            # A walk the budget has not finished yet is late, not lost: one run without budget,
+            # kill or new ads, from the last STATE, must bring everything; what it cannot bring
+            # (behind a bookmark that moved too far) is lost.
+            catch_up = {k: v for k, v in config.items() if k != "max_requests_per_run"}
+            run = run_tap(Path(tmp) / f"run{result.runs}", catch_up, state, ("none", 0))
+            result.runs += 1
+            for record in committed(run)[0]:
+                loaded[record["search_name"]].add(record["id"])
+            if run.returncode:
+                result.notes.append(f"catch-up run exit {run.returncode}: {last_line(run)}")
         result.secrets = sum(
             API_KEY in path.read_text()
             for name in ("stdout.log", "stderr.log", "state.json")
