@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .state import FAMILIES, FAULT_KINDS, Outcome
 
@@ -93,3 +95,27 @@ def parse_fault(spec: object) -> dict[str, Any]:
             raise HTTPException(400, "A redirect fault needs 'to', an http(s) origin")
         fault["to"] = to.rstrip("/")
     return fault
+
+
+class ClockDate:
+    """Every answer's `Date` is the sandbox's clock, not the machine's, as a real API's is its
+    own: clients that take "today" from the API (the v5 analytics windows) see the sandbox's
+    day. uvicorn's own Date header is off (`date_header=False`)."""
+
+    def __init__(self, app: ASGIApp, clock: Callable[[], datetime]) -> None:
+        self.app = app
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                date = email.utils.format_datetime(self.clock(), usegmt=True).encode()
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                message = {**message, "headers": [*headers, (b"date", date)]}
+            await send(message)
+
+        await self.app(scope, receive, stamped)

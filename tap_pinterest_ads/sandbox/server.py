@@ -312,12 +312,13 @@ from contextlib import contextmanager, suppress
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from . import ad_library, hostile, quirks
-from .http import HideDrops, checked, json_body, non_negative, parse_fault
+from .http import ClockDate, HideDrops, checked, json_body, non_negative, parse_fault
 from .state import TUNABLE, Sandbox, SandboxConfig, iso
 from .v5 import controls as v5_controls
 from .v5 import routes as v5_routes
@@ -444,6 +445,7 @@ def create_app(config: SandboxConfig, v5_config: V5Config | None = None) -> Star
             Route("/_sandbox/reset", reset, methods=["POST"]),
         ],
         exception_handlers={HTTPException: http_error},
+        middleware=[Middleware(ClockDate, clock=lambda: sandbox.universe.now)],
     )
 
 
@@ -469,7 +471,11 @@ def _server(
     config: SandboxConfig, on_ready: Callable[[], None], v5_config: V5Config | None = None
 ) -> _Server:
     uv_config = uvicorn.Config(
-        create_app(config, v5_config), log_level="warning", access_log=False, lifespan="off"
+        create_app(config, v5_config),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        date_header=False,  # ClockDate sets it from the sandbox's clock
     )
     logging.getLogger("uvicorn.error").addFilter(HideDrops())
     return _Server(uv_config, on_ready)

@@ -3,6 +3,8 @@ errors, rate limits, faults, time travel and the control routes the tap's tests 
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -420,3 +422,15 @@ def test_a_redirect_fault_points_elsewhere_with_the_query(sb: SandboxProcess) ->
     assert resp.status_code == 302
     assert resp.headers["location"] == "http://127.0.0.2:9/v5/boards?page_size=5"
     assert not any(h.startswith("x-ratelimit") for h in resp.headers)
+
+
+def test_every_answer_is_dated_by_the_sandbox_clock(sb: SandboxProcess) -> None:
+    def dates(resp: requests.Response) -> list[dt.datetime]:
+        return [email.utils.parsedate_to_datetime(d) for d in resp.raw.headers.getlist("date")]
+
+    start = dt.datetime.fromisoformat(sb.state()["now"].replace("Z", "+00:00"))
+    assert dates(get(sb, "/ad_accounts")) == [start]  # one Date, the clock's, not the machine's
+    moved = dt.datetime.fromisoformat(sb.advance(days=3)["now"].replace("Z", "+00:00"))
+    assert moved - start == dt.timedelta(days=3)
+    assert dates(get(sb, "/ad_accounts")) == [moved]
+    assert dates(get(sb, "/nowhere")) == [moved]  # errors too
