@@ -39,9 +39,15 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## make bench: regenerate benchmarks/README.md
-bench: venv
-	$(BIN)/python -m benchmarks.run --write benchmarks/README.md --slow
+## make bench: regenerate benchmarks/README.md: the ad library, the tap against its floor, the tap
+## against Airbyte's source-pinterest (about 25 minutes; each section says how to rerun it alone)
+bench: venv bench-airbyte-venv
+	@mkdir -p benchmarks/.runs
+	$(BIN)/python -m benchmarks.run --write benchmarks/.runs/ad-library.md --slow
+	$(BIN)/python -m benchmarks.measure benchmarks/.runs/ad-library.md ad_library \
+		--title "The ad library: credits, throughput, latency, pacing"
+	$(BIN)/python -m benchmarks.vs_floor --profile --write benchmarks/README.md
+	$(BIN)/python -m benchmarks.vs_airbyte --write benchmarks/README.md
 
 ## make sandbox: a local copy of both APIs to point the tap at (no key needed). Its ad-library
 ## rate limit is the one the Meltano `dev` environment paces to (requests_per_minute: 6000), so
@@ -79,3 +85,19 @@ mutate: venv
 	$(BIN)/python -m tests.mutation.probe $(MUTATE_ARGS)
 
 .PHONY: soak mutate
+
+## make bench-airbyte-venv: Airbyte's source-pinterest 2.1.12 in its own Python 3.11 venv, for
+## the side-by-side benchmark (its last PyPI release; it needs Python >=3.10,<3.12)
+AIRBYTE_PYTHON ?= python3.11
+AIRBYTE_VENV   := benchmarks/.airbyte-venv
+$(AIRBYTE_VENV)/.installed-stamp:
+	@echo "airbyte: creating $(AIRBYTE_VENV) with $$($(AIRBYTE_PYTHON) --version); about a minute"
+	@$(AIRBYTE_PYTHON) -m venv $(AIRBYTE_VENV)
+	@$(AIRBYTE_VENV)/bin/pip install --disable-pip-version-check --progress-bar off --quiet \
+		airbyte-source-pinterest==2.1.12 2>$(AIRBYTE_VENV)/pip-errors.log \
+		|| { tail -n 5 $(AIRBYTE_VENV)/pip-errors.log; exit 1; }
+	@touch $@
+
+bench-airbyte-venv: $(AIRBYTE_VENV)/.installed-stamp
+
+.PHONY: bench-airbyte-venv

@@ -1,15 +1,23 @@
 """What one child process cost: wall time, CPU and peak memory, read as its stdout streams.
 
 Shared by the floor and Airbyte benchmarks, which run three kinds of process (the tap, the floor
-scripts, Airbyte's source); `tests/tapio.py` builds the tap's command line.
+scripts, Airbyte's source); `tests/tapio.py` builds the tap's command line. Also the README's
+sections: each benchmark rewrites only its own,
+
+    python -m benchmarks.measure SECTION_FILE.md NAME [README] [--title TITLE]
+
+puts a rendered file in as section NAME (its headings one level down), as `make bench` does
+with the ad-library page of `benchmarks/run.py`.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import hashlib
 import os
 import platform
+import re
 import subprocess
 import time
 from collections import Counter
@@ -167,3 +175,20 @@ def splice(readme: Path, name: str, text: str) -> None:
     else:
         current = current.rstrip() + "\n\n" + block + "\n"
     readme.write_text(current)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Put a rendered page in as one README section.")
+    parser.add_argument("page", type=Path)
+    parser.add_argument("name")
+    parser.add_argument("readme", type=Path, nargs="?", default=Path("benchmarks/README.md"))
+    parser.add_argument("--title", help="in place of the page's first heading")
+    args = parser.parse_args()
+    text = re.sub(r"^(#+) ", r"#\1 ", args.page.read_text(), flags=re.MULTILINE)
+    if args.title:
+        text = re.sub(r"^#+ .*$", f"## {args.title}", text, count=1, flags=re.MULTILINE)
+    splice(args.readme, args.name, text)
+
+
+if __name__ == "__main__":
+    main()
