@@ -87,3 +87,22 @@ def one_line_failures(logger: logging.Logger, ctx: click.Context | None = None) 
         if ctx is not None:
             ctx.close()
         raise SystemExit(1) from None
+
+
+# The sandbox's web server is the `sandbox` extra: a lean install of the tap lacks it.
+SANDBOX_STACK = ("starlette", "uvicorn")
+
+
+def sandbox_main() -> None:
+    """`tap-pinterest-ads-sandbox`: says how to install what it needs instead of a traceback."""
+    try:
+        from tap_pinterest_ads.sandbox.server import main
+    except ModuleNotFoundError as error:
+        missing = (error.name or "").split(".")[0]
+        if missing not in SANDBOX_STACK:
+            raise
+        raise SystemExit(
+            f"tap-pinterest-ads-sandbox needs {missing}, which comes with the sandbox extra: "
+            "pip install 'tap-pinterest-ads[sandbox]'"
+        ) from None
+    main()

@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import tomllib
 
 from tests.meltano_harness import ROOT, LogLine, log_lines
 from tests.pg import server_bindir
@@ -265,3 +267,24 @@ def test_config_from_a_pipe_or_stdin_is_read_once() -> None:
     assert broken.returncode == 1
     assert "Traceback" not in broken.stderr
     assert "/dev/stdin (--config) is not valid JSON" in broken.stderr
+
+
+def test_the_sandbox_without_its_extra_says_how_to_install_it() -> None:
+    """`pip install tap-pinterest-ads` leaves the sandbox's web server out (the `sandbox` extra)."""
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["tap-pinterest-ads-sandbox"] == "tap_pinterest_ads.cli:sandbox_main"
+    for hidden in ("starlette", "uvicorn"):
+        # A None entry in sys.modules makes that import fail as a missing package does.
+        code = (
+            f"import sys; sys.modules[{hidden!r}] = None; "
+            "from tap_pinterest_ads.cli import sandbox_main; sandbox_main()"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 1
+        assert "Traceback" not in done.stderr
+        assert done.stderr.strip() == (
+            f"tap-pinterest-ads-sandbox needs {hidden}, which comes with the sandbox extra: "
+            "pip install 'tap-pinterest-ads[sandbox]'"
+        )
