@@ -19,6 +19,7 @@ import os
 import platform
 import re
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -59,17 +60,44 @@ def run_measured(
     with stderr_path.open("wb") as stderr:
         started = time.perf_counter()
         process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, cwd=cwd, env=env)
+        peak = PeakMemory(process.pid)
         assert process.stdout is not None
         for line in process.stdout:
             on_line(line)
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        peak.thread.join()
     if check and process.returncode:
         tail = stderr_path.read_text(errors="replace")[-3000:]
         raise RuntimeError(f"{args[0]} … exited {process.returncode}:\n{tail}")
-    # ru_maxrss is in KiB on Linux.
-    return Cost(seconds, usage.ru_utime, usage.ru_stime, usage.ru_maxrss / 1024, process.returncode)
+    return Cost(seconds, usage.ru_utime, usage.ru_stime, peak.kib / 1024, process.returncode)
+
+
+class PeakMemory:
+    """The child's own peak RSS: VmHWM of /proc/PID/status, read until the process is gone.
+    Not ru_maxrss, which counts the forked image of this (growing) reader before exec. VmHWM
+    is a high-water mark itself, so polling loses only the growth of the last interval."""
+
+    INTERVAL = 0.05
+
+    def __init__(self, pid: int) -> None:
+        self.path = Path(f"/proc/{pid}/status")
+        self.kib = 0
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        while True:
+            try:
+                status = self.path.read_text()
+            except OSError:
+                return
+            match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+            if match is None:  # a zombie: exited, not yet reaped
+                return
+            self.kib = max(self.kib, int(match.group(1)))
+            time.sleep(self.INTERVAL)
 
 
 class Records:
