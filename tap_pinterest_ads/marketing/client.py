@@ -231,10 +231,12 @@ class V5Stream(PinterestHTTPStream[str | None]):
         self, row: dict[str, Any], context: Context | None = None
     ) -> dict[str, Any] | None:
         # No list has an updated-since filter: read every page, emit what changed since the
-        # bookmark (inclusive: a row updated in the bookmark's second may be new).
+        # bookmark (inclusive: a row updated in the bookmark's second may be new). Only an
+        # earlier run's bookmark filters, never `start_date`: an entity last edited before it
+        # is still live, and its analytics rows need its name.
         key = self.replication_key
         if key and row.get(key) is not None:
-            bookmark = self.get_starting_replication_key_value(context)
+            bookmark = self.get_context_state(context).get("replication_key_value")
             if bookmark is not None and float(row[key]) < float(bookmark):
                 return None
         return row
