@@ -219,6 +219,12 @@ def test_a_metric_the_api_leaves_out_is_null_never_zero(runs: dict[str, Any]) ->
     assert all(r["TOTAL_CHECKOUT"] is None or r["TOTAL_CHECKOUT"] >= 0 for r in rows)
 
 
+def test_no_run_warns_of_fields_missing_from_the_schema(runs: dict[str, Any]) -> None:
+    for run in runs["runs"]:
+        warnings = [line for line in run.stderr.splitlines() if "| WARNING" in line]
+        assert not [w for w in warnings if "not found in catalog schema" in w], warnings
+
+
 def test_no_secret_appears_in_any_output(runs: dict[str, Any], sandbox: SandboxProcess) -> None:
     live = sandbox.v5_tokens()["refresh_tokens"]
     for run in runs["runs"]:
