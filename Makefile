@@ -9,7 +9,7 @@ SHELL  := /bin/bash
 # wait in .venv/pip-errors.log unless the install fails.
 PIP    := $(BIN)/pip install --disable-pip-version-check --progress-bar off
 PROGRESS := awk '/^Collecting/ && ++n % 25 == 0 { print "venv:   " n " packages resolved..."; fflush() } \
-	/^Installing collected packages/ { print "venv:   installing " n " packages..."; fflush() }'
+	/^Installing collected packages/ { print "venv:   installing " (n ? n " packages" : "the tap again") "..."; fflush() }'
 
 .PHONY: venv demo test lint bench sandbox pg pg-stop pythons clean
 
