@@ -8,10 +8,11 @@ the run with a clear error, before anything is sent there.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.utils import resolve_proxies
 from singer_sdk.exceptions import FatalAPIError
 
 if TYPE_CHECKING:
@@ -39,6 +40,18 @@ class OriginBoundSession(requests.Session):
     def __init__(self, resources: ApiResources) -> None:
         super().__init__()
         self.resources = resources
+        self._proxies: dict[tuple[str, str, int | None], dict[str, str]] = {}
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        # requests resolves the proxy environment on every send (each `*_proxy` variable, by a
+        # walk over os.environ: a fifth of a v5 sync's CPU). The environment does not change
+        # within a run, so it is resolved once per origin, with requests' own rules.
+        if "proxies" not in kwargs:
+            key = origin(str(request.url))
+            if key not in self._proxies:
+                self._proxies[key] = resolve_proxies(request, dict(self.proxies), self.trust_env)
+            kwargs["proxies"] = dict(self._proxies[key])
+        return super().send(request, **kwargs)
 
     def rebuild_auth(
         self, prepared_request: requests.PreparedRequest, response: requests.Response

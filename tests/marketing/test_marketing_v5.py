@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import json
 import stat
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -438,3 +442,54 @@ def test_a_token_endpoint_echoing_the_refresh_token_shows_it_masked(
     assert run.returncode == 1
     assert "code 2: Authentication failed for token '***'" in run.stderr
     assert stored not in run.stdout + run.stderr
+
+
+class _Forwarding(http.server.BaseHTTPRequestHandler):
+    """An HTTP proxy that forwards each request it is asked for and notes its path."""
+
+    seen: list[str]
+
+    def _forward(self) -> None:
+        target = urlsplit(self.path)  # a proxied request names the whole URL
+        self.seen.append(target.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
+        upstream = http.client.HTTPConnection(target.netloc, timeout=30)
+        upstream.request(self.command, target.path + "?" + target.query, body, headers)
+        answer = upstream.getresponse()
+        data = answer.read()
+        self.send_response(answer.status)
+        for key, value in answer.getheaders():
+            if key.lower() not in {"transfer-encoding", "connection", "content-length"}:
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._forward()
+
+    def do_POST(self) -> None:
+        self._forward()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_proxy_environment_variables_are_honoured(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The proxy environment is resolved once per origin, not per request: still honoured.
+    seen: list[str] = []
+    handler = type("Handler", (_Forwarding,), {"seen": seen})
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as proxy:
+        threading.Thread(target=proxy.serve_forever, daemon=True).start()
+        catalog = selecting(v5_catalog, {"campaigns", "audiences"})
+        with monkeypatch.context() as env:  # the tap's environment, not the test's
+            for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+                env.delenv(name, raising=False)
+            env.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+            run = ok(run_tap(tmp_path, v5_config(v5, tmp_path), catalog=catalog))
+        proxy.shutdown()
+    assert ids(run, "campaigns") == {row["id"] for row in v5.v5_truth("campaigns")}
+    assert sorted(seen) == sorted(e["path"] for e in v5_requests(v5))
