@@ -7,9 +7,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
+
 from tap_pinterest_ads.dates import parse_instant
+from tap_pinterest_ads.marketing.metrics import SYNC_DAYS_BACK
 from tap_pinterest_ads.sandbox.control import SandboxProcess
-from tap_pinterest_ads.sandbox.data import AdUniverse
+from tap_pinterest_ads.sandbox.data import DEFAULT_START, AdUniverse
 from tap_pinterest_ads.sandbox.v5.auth import CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH_TOKEN
 from tap_pinterest_ads.tap import SETTINGS
 
@@ -268,6 +271,32 @@ def with_v5(env: Mapping[str, Any], sandbox: SandboxProcess, token_store: str) -
     }
 
 
+def analytics_truth(level: str) -> Callable[[SandboxProcess, str], list[Row]]:
+    """Daily rows of every object of the level, from the first run's earliest day (the API
+    keeps SYNC_DAYS_BACK days of sync analytics; the tests start the sandbox at DEFAULT_START)
+    to the sandbox's day now, as its analytics truth route computes them."""
+
+    def rows(sandbox: SandboxProcess, account: str) -> list[Row]:
+        first = DEFAULT_START.date() - dt.timedelta(days=SYNC_DAYS_BACK)
+        today = dt.date.fromisoformat(sandbox.v5_state()["now"][:10])
+        params = {
+            "ad_account_id": account,
+            "start_date": first.isoformat(),
+            "end_date": today.isoformat(),
+            "columns": "SPEND_IN_MICRO_DOLLAR",
+            "granularity": "DAY",
+        }
+        response = requests.get(
+            f"{sandbox.url}/_sandbox/v5/analytics/{level}", params=params, timeout=60
+        )
+        response.raise_for_status()
+        return [
+            {**row, "DATE": dt.date.fromisoformat(row["DATE"])} for row in response.json()["rows"]
+        ]
+
+    return rows
+
+
 ENTITY_TYPES = {
     "id": "text",
     "ad_account_id": "text",
@@ -285,6 +314,15 @@ PIN_TYPES = {
     "is_owner": "boolean",
 }
 PIN_SNOWFLAKE = {"ID": "TEXT", "CREATED_AT": "TIMESTAMP_TZ", "MEDIA": "VARIANT"}
+
+# target-postgres keeps the API's upper-case column names: SQL must quote them ("DATE").
+ANALYTICS_TYPES = {
+    "AD_ACCOUNT_ID": "text",
+    "DATE": "date",
+    "SPEND_IN_MICRO_DOLLAR": "bigint",
+    "CTR": "numeric",
+}
+ANALYTICS_SNOWFLAKE = {"DATE": "DATE", "SPEND_IN_MICRO_DOLLAR": "NUMBER", "CTR": "FLOAT"}
 
 V5_STREAMS = [
     V5Case(
@@ -400,5 +438,27 @@ V5_STREAMS = [
         postgres_types=PIN_TYPES,
         snowflake_types=PIN_SNOWFLAKE,
         tracked=("board_id", "board_section_id"),
+    ),
+    # Daily analytics: two levels stand for the four (one code path; ad groups and ads are
+    # thousands of rows a day, which the demo loads).
+    V5Case(
+        "ad_account_analytics",
+        postgres_types=ANALYTICS_TYPES,
+        snowflake_types=ANALYTICS_SNOWFLAKE,
+        key=("AD_ACCOUNT_ID", "DATE"),
+        replication_key="DATE",
+        tracked=("SPEND_IN_MICRO_DOLLAR",),
+        changes_daily=True,
+        truth=analytics_truth("AD_ACCOUNT"),
+    ),
+    V5Case(
+        "campaign_analytics",
+        postgres_types={**ANALYTICS_TYPES, "CAMPAIGN_ID": "text"},
+        snowflake_types={**ANALYTICS_SNOWFLAKE, "CAMPAIGN_ID": "TEXT"},
+        key=("CAMPAIGN_ID", "DATE"),
+        replication_key="DATE",
+        tracked=("SPEND_IN_MICRO_DOLLAR",),
+        changes_daily=True,
+        truth=analytics_truth("CAMPAIGN"),
     ),
 ]
