@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tap_pinterest_ads.dates import parse_instant
+from tap_pinterest_ads.marketing.pacing import V5_REQUESTS_PER_MINUTE
 from tests.meltano_harness import ROOT, Meltano, log_lines, state_id
 from tests.stream_cases import EXTRACTOR, STREAMS, fresh_sandbox
 
@@ -248,3 +249,7 @@ def test_dev_paces_at_the_rate_make_sandbox_enforces() -> None:
     (recipe,) = (line for line in block.splitlines() if "tap-pinterest-ads-sandbox" in line)
     assert f"--rate-limit {tap['config']['requests_per_minute']}" in recipe
     assert tap["config"]["api_url"].endswith(":" + recipe.split("--port ")[1].split()[0])
+    # v5 paces itself (no setting): the sandbox must hold two runs' worth in its one minute.
+    v5_limit = int(recipe.split("--v5-rate-limit ")[1].split()[0])
+    assert v5_limit >= 2 * V5_REQUESTS_PER_MINUTE
+    assert tap["config"]["v5_api_url"] == tap["config"]["api_url"] + "/v5"
