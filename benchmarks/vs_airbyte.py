@@ -401,6 +401,9 @@ def main() -> None:
     parser.add_argument("--workload", help="only the workloads whose name starts with this")
     parser.add_argument("--latencies", type=int, nargs="+", default=list(LATENCIES_MS))
     parser.add_argument("--write", type=Path, help="put the section into this Markdown file")
+    parser.add_argument(
+        "--first-universe", action="store_true", help="skip the 10x universes (a quick look)"
+    )
     args = parser.parse_args()
     if not AIRBYTE.exists():
         sys.exit(f"{AIRBYTE} is missing: run `make bench-airbyte-venv` first")
@@ -411,7 +414,9 @@ def main() -> None:
             continue
         first, *larger = work.universes
         # 10x data shows memory and request growth; latency adds nothing to that
-        plan = [(first, args.latencies)] + [(u, args.latencies[:1]) for u in larger]
+        plan = [(first, args.latencies)]
+        if not args.first_universe:
+            plan += [(u, args.latencies[:1]) for u in larger]
         for universe, latencies in plan:
             with sandbox(seed=SEED, **universe.flags()) as process:
                 cases += [case(process, work, universe, ms) for ms in latencies]

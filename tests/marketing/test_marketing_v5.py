@@ -220,12 +220,17 @@ def test_keywords_are_read_per_ad_group_even_when_no_ad_group_changed(
     groups = ids(first, "ad_groups")
     parents = {r["parent_id"] for r in first.records("keywords") if r["parent_type"] == "ad_group"}
     assert parents and parents <= groups
-    asked = {
-        params(e)["ad_group_id"][0]
+    batches = [
+        params(e)["ad_group_ids"]
         for e in v5_requests(v5)
-        if e["path"].endswith("/keywords") and "ad_group_id" in params(e)
-    }
-    assert asked == groups  # every ad group, whatever its status
+        if e["path"].endswith("/keywords") and "ad_group_ids" in params(e)
+    ]
+    asked = [group for batch in batches for group in batch]
+    assert set(asked) == groups  # every ad group, whatever its status
+    assert max(map(len, batches)) <= 250  # the spec's limit, and no ad group asked alone:
+    assert len(batches) < len(groups) / 10 and all(
+        "ad_group_id" not in params(e) for e in v5_requests(v5)
+    )
     group_pages = [e for e in v5_requests(v5) if e["path"].endswith("/ad_groups")]
     assert len(group_pages) == len({e["path"] for e in group_pages}) + sum(
         "bookmark" in params(e) for e in group_pages
@@ -234,6 +239,26 @@ def test_keywords_are_read_per_ad_group_even_when_no_ad_group_changed(
     second = ok(run_tap(tmp_path / "second", config, first.final_state, catalog=catalog))
     assert len(second.records("ad_groups")) < len(groups)
     assert ids(second, "keywords") == truth
+
+
+@pytest.mark.parametrize("beta", ["refused", "ignored"])
+def test_keywords_are_read_per_ad_group_where_the_api_does_not_serve_ad_group_ids(
+    v5: SandboxProcess, discovered: Any, tmp_path: Path, beta: str
+) -> None:
+    v5.v5_quirks(keyword_ad_group_ids=beta)
+    catalog = selecting(discovered, {"keywords"})
+    account = one_account(v5)
+    run = ok(run_tap(tmp_path, v5_config(v5, tmp_path, ad_account_ids=[account]), catalog=catalog))
+    assert ids(run, "keywords") == {
+        row["id"] for row in v5.v5_truth("keywords", ad_account_id=account)
+    }
+    assert run.stderr.count("does not serve `ad_group_ids`") == 1
+    asked = {
+        params(e)["ad_group_id"][0]
+        for e in v5_requests(v5)
+        if e["path"].endswith("/keywords") and "ad_group_id" in params(e)
+    }
+    assert asked == {row["id"] for row in v5.v5_truth("ad_groups", ad_account_id=account)}
 
 
 def test_feed_credentials_never_leave_the_tap(full: FullRun) -> None:

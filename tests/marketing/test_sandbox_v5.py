@@ -209,6 +209,28 @@ def test_keywords_are_read_per_ad_group(sb: SandboxProcess) -> None:
     ]
     assert len(per_group) > 100
     assert sorted(k["id"] for k in per_group + unfiltered) == sorted(k["id"] for k in truth)
+    groups = [g["id"] for g in sb.v5_truth("ad_groups", ad_account_id=aid)]
+    batched = [
+        k
+        for start in range(0, len(groups), 250)
+        for k in walk(sb, f"/ad_accounts/{aid}/keywords", ad_group_ids=groups[start : start + 250])[
+            0
+        ]
+    ]
+    assert sorted(k["id"] for k in batched) == sorted(k["id"] for k in per_group)
+    assert get(sb, f"/ad_accounts/{aid}/keywords", ad_group_ids=["1"] * 251).status_code == 400
+
+
+def test_keywords_ad_group_ids_beta_refused_or_ignored(sb: SandboxProcess) -> None:
+    aid = account(sb)
+    group = sb.v5_truth("ad_groups", ad_account_id=aid)[0]["id"]
+    own = walk(sb, f"/ad_accounts/{aid}/keywords")[0]
+    sb.v5_quirks(keyword_ad_group_ids="refused")
+    refused = get(sb, f"/ad_accounts/{aid}/keywords", ad_group_ids=[group])
+    assert refused.status_code == 400 and refused.json()["code"] == 1
+    sb.v5_quirks(keyword_ad_group_ids="ignored")
+    assert walk(sb, f"/ad_accounts/{aid}/keywords", ad_group_ids=[group])[0] == own
+    assert walk(sb, f"/ad_accounts/{aid}/keywords", ad_group_id=group)[0]  # still served
 
 
 def test_catalogs_feeds_and_the_no_catalog_answer(sb: SandboxProcess) -> None:

@@ -267,6 +267,16 @@ def test_every_v5_answer_validates_against_the_spec(spec: Spec, sb: SandboxProce
                 ad_group_id=group["id"],
             )
         _walk(spec, sb, "/ad_accounts/{ad_account_id}/keywords", f"{base}/keywords", token)
+        every_group = [g["id"] for g in sb.v5_truth("ad_groups", ad_account_id=account)]
+        _walk(  # the BETA array filter, as the spec's form style sends it: repeated
+            spec,
+            sb,
+            "/ad_accounts/{ad_account_id}/keywords",
+            f"{base}/keywords",
+            token,
+            ad_group_ids=every_group[:250],
+            page_size=250,
+        )
         for deleted in ("false", "true"):
             resp = _get(sb, f"{base}/conversion_tags", token, filter_deleted=deleted)
             spec.check("get", "/ad_accounts/{ad_account_id}/conversion_tags", resp)

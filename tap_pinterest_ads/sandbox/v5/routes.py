@@ -105,6 +105,11 @@ class Api:
         campaign_id = pages.single_id(params, "campaign_id")
         group_id = pages.single_id(params, "ad_group_id")
         group_ids = pages.id_filter(params, "ad_group_ids")
+        beta = self.v5.quirks["keyword_ad_group_ids"]
+        if group_ids is not None and beta == "refused":
+            raise pages.invalid("Parameter 'ad_group_ids' is not available for this user")
+        if beta == "ignored":
+            group_ids = None
         if campaign_id is not None:
             parents = {g["id"] for g in groups if g["campaign_id"] == campaign_id}
         elif group_id is not None or group_ids is not None:
