@@ -177,25 +177,8 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
             message = f"Invalid setting `api_key`: required to sync {self.name}"
             raise ConfigValidationError(message, errors=[message])
         label = f"{self.name}[{self._search_name(context)}]"
-        state = self.get_context_state(context)
-        bookmark = self.read_bookmark(context, label)
         start = parse_instant(self.config.get("start_date"))
-        lookback = dt.timedelta(days=float(self.config.get("lookback_days", 1)))
-        candidates = [c for c in (bookmark - lookback if bookmark else None, start) if c]
-        walk = ScrollWalk(
-            sort_value=self.sort_value,
-            cutoff=max(candidates) if candidates else None,
-            bookmark=bookmark,
-            budget=self.resources.budget,
-            logger=self.logger,
-            label=label,
-            page_size=self.page_size,
-            page_cap=self.page_cap(),
-            known_ids=frozenset(str(i) for i in state.get("known_ids") or ()),
-            resume=self.saved_resume(context, label),
-            query=self.query_key(context),
-        )
-        self._walk = walk
+        walk = self.new_walk(context, label, start, self.saved_resume(context, label))
         self._context = context
         attempts_before, nulled_before = self.attempts, self._nulled.count
         tail: TailRead | None = None
@@ -203,19 +186,18 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
             if self.resources.budget.exhausted:
                 walk.stop_reason = BUDGET_SPENT
                 return
-            while True:
-                try:
-                    yield from self.request_records(context)
-                    break
-                except ScrollTokenError as rejected:
-                    if not walk.restart_after_cursor_error():
-                        raise
-                    self.logger.warning(
-                        "%s: %s; continuing this search from page %d",
-                        label,
-                        rejected,
-                        walk.offset + 1,
-                    )
+            yield from self.walk_pages(context, walk)
+            if walk.resumed and walk.complete:
+                # The pages a resumed walk read were pushed down by the ads found since it
+                # began: those are at the head now. Read them down to the walk's bookmark.
+                self.settle(context, walk)
+                self.logger.info(
+                    "%s: resumed walk complete (%s); reading the ads found since it began",
+                    label,
+                    walk.summary(),
+                )
+                walk = self.new_walk(context, label, start, None)
+                yield from self.walk_pages(context, walk)
             tail = self.read_tail(context, walk)
             if tail is not None:
                 yield from self.request_records(context)
@@ -230,6 +212,43 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
                 self._summaries.append(line)
             else:  # the run is failing: say now what this search spent
                 self.logger.info("summary %s", line)
+
+    def new_walk(
+        self, context: Context | None, label: str, start: dt.datetime | None, resume: Resume | None
+    ) -> ScrollWalk:
+        state = self.get_context_state(context)
+        bookmark = self.read_bookmark(context, label)
+        lookback = dt.timedelta(days=float(self.config.get("lookback_days", 1)))
+        candidates = [c for c in (bookmark - lookback if bookmark else None, start) if c]
+        self._walk = ScrollWalk(
+            sort_value=self.sort_value,
+            cutoff=max(candidates) if candidates else None,
+            bookmark=bookmark,
+            budget=self.resources.budget,
+            logger=self.logger,
+            label=label,
+            page_size=self.page_size,
+            page_cap=self.page_cap(),
+            known_ids=frozenset(str(i) for i in state.get("known_ids") or ()),
+            resume=resume,
+            query=self.query_key(context),
+        )
+        return self._walk
+
+    def walk_pages(self, context: Context | None, walk: ScrollWalk) -> Iterable[dict[str, Any]]:
+        while True:
+            try:
+                yield from self.request_records(context)
+                return
+            except ScrollTokenError as rejected:
+                if not walk.restart_after_cursor_error():
+                    raise
+                self.logger.warning(
+                    "%s: %s; continuing this search from page %d",
+                    walk.label,
+                    rejected,
+                    walk.offset + 1,
+                )
 
     def query_key(self, context: Context | None) -> str:
         """What a resume page number is relative to: the search's filters and sort."""

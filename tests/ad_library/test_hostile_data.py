@@ -322,3 +322,17 @@ def test_a_long_walk_behind_caught_up_searches_still_finishes_on_a_small_budget(
         run = run_tap(tmp_path / str(runs), {**cfg, "max_requests_per_run": 2}, state)
         assert run.returncode == 0, run.stderr
         state = run.final_state
+
+
+def test_the_run_that_finishes_a_resumed_walk_also_reads_the_ads_found_since(
+    sandbox, config, tmp_path
+):
+    cut = run_tap(tmp_path / "cut", {**config, "max_requests_per_run": 3})
+    assert bookmark(cut.final_state)["resume"]
+    assert sandbox.advance(days=1)["added"], "new ads arrive while the walk waits"
+    rest = run_tap(tmp_path / "rest", config, cut.final_state)
+    assert rest.returncode == 0, rest.stderr
+    # Complete at its end, nothing waits for a later run: the new ads came with this one.
+    assert ids(cut) | ids(rest) == set(sandbox.truth())
+    assert "reading the ads found since it began" in rest.stderr
+    assert "resume" not in bookmark(rest.final_state)
