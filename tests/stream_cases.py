@@ -218,8 +218,8 @@ STREAMS.append(
 
 
 # -- The Pinterest API v5 family ----------------------------------------------------------------
-# Keywords cost one request per ad group, so the v5 streams read one ad account: the sandbox's
-# first, owned by the token user and holding both catalog types (RETAIL, HOTEL).
+# One ad account keeps each run short (keywords, the daily analytics): the sandbox's first, owned
+# by the token user and holding both catalog types (RETAIL, HOTEL).
 V5_ACCOUNT = 0
 Row = dict[str, Any]
 
