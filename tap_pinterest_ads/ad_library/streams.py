@@ -546,6 +546,8 @@ class PinterestAdSearchMatchesStream(Stream):
     parent_stream_type = PinterestAdsStream
     primary_keys = ("search_name", "id")
     state_partitioning_keys: list[str] = []  # no bookmark: written a page at a time
+    # Built here from values pinterest_ads already conformed: the SDK's pass would redo it.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     def __init__(self, tap: Tap, *, source: PinterestAdsStream) -> None:
         super().__init__(tap, schema=load_schema(self.name))
