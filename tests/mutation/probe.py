@@ -3,6 +3,7 @@
     make mutate                                  # a seeded sample of 40 mutants (MUTATE_ARGS)
     .venv/bin/python -m tests.mutation.probe --sample 40 --seed 1
     .venv/bin/python -m tests.mutation.probe --modules resources.py redaction.py
+    .venv/bin/python -m tests.mutation.probe --modules dates.py --tests tests/test_dates.py
     .venv/bin/python -m tests.mutation.probe --all          # every mutant: many hours
     .venv/bin/python -m tests.mutation.probe --sample 40 --seed 1 --report   # figures only
 
@@ -61,9 +62,9 @@ def fresh_tree(tree: Path, commit: str) -> None:
 
 
 def selection_name(args: argparse.Namespace) -> str:
-    parts = (
-        ["modules-" + "-".join(m.removesuffix(".py") for m in args.modules)] if args.modules else []
-    )
+    modules = "-".join(m.removesuffix(".py").replace("/", ".") for m in args.modules or ())
+    parts = [f"modules-{modules}"] if modules else []
+    parts += [f"tests-{len(args.tests)}"] if args.tests else []
     parts += [] if args.all else [f"sample{args.sample}-seed{args.seed}"]
     return "_".join(parts) or "all"
 
@@ -72,6 +73,8 @@ def write_config(args: argparse.Namespace, path: Path) -> None:
     text = CONFIG.read_text().replace("{python}", sys.executable)
     for test in args.deselect or ():
         text = text.replace(' tests"\n', f' --deselect {test} tests"\n')
+    if args.tests:  # a subset: what it catches is a lower bound for the fast suite's score
+        text = text.replace(' tests"\n', f' {" ".join(args.tests)}"\n')
     if args.modules:
         paths = ", ".join(f'"{PACKAGE}/{m}"' for m in args.modules)
         text = text.replace(f'module-path = "{PACKAGE}"', f"module-path = [{paths}]")
@@ -180,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--all", action="store_true", help="every mutant of the selection")
     parser.add_argument("--seed", type=int, default=1, help="which sample")
     parser.add_argument("--modules", nargs="+", help=f"files under {PACKAGE}/, e.g. resources.py")
+    parser.add_argument("--tests", nargs="+", help="test files to run instead of the fast suite")
     parser.add_argument("--commit", default="HEAD", help="the commit to probe (default HEAD)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/tap-pinterest-ads-mutation"))
     parser.add_argument(
