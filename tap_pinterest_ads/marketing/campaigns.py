@@ -42,21 +42,14 @@ class AdGroupsStream(EntityStream):
     name = "ad_groups"
     path = "/ad_accounts/{ad_account_id}/ad_groups"
 
-    def __init__(self, tap: Tap, *, family: V5Family) -> None:
-        super().__init__(tap, family=family)
-        self._seen: list[str] = []
-
-    def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
-        # Every ad group, changed or not, for keywords: the bookmark filter runs after this.
-        for row in super().parse_response(response):
-            self._seen.append(str(row["id"]))
-            yield row
-
     def read(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        # Every ad group, changed or not, for keywords: the bookmark filter runs after this.
         assert context is not None
-        self._seen = []
-        yield from super().read(context)
-        self.family.ad_groups[str(context["ad_account_id"])] = list(self._seen)
+        seen = []
+        for row in super().read(context):
+            seen.append(str(row["id"]))
+            yield row
+        self.family.ad_groups[str(context["ad_account_id"])] = seen
 
     def ids(self, context: Context) -> list[str]:
         """Every ad group id of the account: from this run's sync, else read now."""
@@ -102,6 +95,8 @@ class KeywordsStream(V5Stream):
         super().classify_error(response, retriable=retriable)
 
     def unbatch(self, reason: str) -> None:
+        if not self.batched:  # another account's reader found it first
+            return
         self.batched = False
         self.logger.warning(
             "keywords: the API does not serve `ad_group_ids` here (%s): each ad group is asked "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from tap_pinterest_ads.client import PinterestHTTPStream, json_body
 from tap_pinterest_ads.config_checks import check_api_url
 from tap_pinterest_ads.marketing.auth import PinterestOAuth, error_fields
 from tap_pinterest_ads.marketing.pacing import HeaderPacer
+from tap_pinterest_ads.marketing.parallel import Feed, Readers
 from tap_pinterest_ads.marketing.settings import (
     DEFAULT_V5_API_URL,
     V5Settings,
@@ -74,6 +76,27 @@ class V5AuthError(FatalAPIError):
     """401 (or a 403 outside an ad account): no retry helps; the message says what to do."""
 
 
+class SharedOAuth(PinterestOAuth):
+    """Partitions are read from several threads: one refresh at a time, so no two of them
+    spend the same refresh token (the second would find it dead)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lock = threading.Lock()
+
+    def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        with self._lock:
+            return super().authenticate_request(request)
+
+    def renewed_since(self, response: requests.Response) -> bool:
+        """A 401 to a token that another request's refusal has renewed, or is renewing: the
+        retry carries the new one, and this refusal says nothing about it."""
+        sent = response.request.headers.get("Authorization") if response.request else None
+        with self._lock:
+            pending = self.last_refreshed is None
+            return self.can_refresh and (pending or sent != f"Bearer {self.access_token}")
+
+
 class V5Family:
     """What every v5 stream of one run shares: settings, pace, ONE authenticator (each refresh
     kills the refresh token the others would hold), the ad accounts and the skipped ones."""
@@ -118,8 +141,12 @@ class V5Family:
         )
 
     @cached_property
-    def authenticator(self) -> PinterestOAuth:
-        return PinterestOAuth(self.settings, self.resources)
+    def authenticator(self) -> SharedOAuth:
+        return SharedOAuth(self.settings, self.resources)
+
+    @cached_property
+    def readers(self) -> Readers:
+        return Readers(self.settings.max_parallel_requests)
 
     def accounts(self) -> list[dict[str, Any]]:
         if self._accounts is None:
@@ -164,18 +191,22 @@ class V5Stream(PinterestHTTPStream[str | None]):
     primary_keys = ("id",)
     is_sorted = False  # lists sort by id, not by update time
     sends_statuses = False  # campaigns, ad groups and ads: ask for every entity status
+    # Partitions read at once (parallel.py): `read` must not touch STATE, which the SDK keeps
+    # in the main thread.
+    concurrent_partitions = True
 
     def __init__(self, tap: Tap, *, family: V5Family) -> None:
         super().__init__(tap, resources=family.resources, schema=load_schema(self.name))
         self.family = family
         family.names.add(self.name)
+        self._feeds: dict[tuple[Any, ...], Feed] = {}
 
     @property
     def partitions(self) -> list[dict[str, Any]] | None:
         return self.family.account_contexts() if self.family.enabled() else None
 
     @property
-    def authenticator(self) -> PinterestOAuth:
+    def authenticator(self) -> SharedOAuth:
         return self.family.authenticator
 
     @cached_property
@@ -217,14 +248,45 @@ class V5Stream(PinterestHTTPStream[str | None]):
         if not self.family.enabled() or account in self.family.skipped:
             return
         try:
-            yield from self.read(context)
+            yield from self.rows_of(context)
         except AccountForbiddenError as error:
             self.family.skip_account(str(account), str(error))
         except NoCatalogError:
             self.logger.info("%s: ad account %s has no catalog", self.name, account)
 
+    def rows_of(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """The partition's rows: read ahead with the partitions after it, when it is one."""
+        if not (context and self.read_ahead()):
+            yield from self.read(context)
+            return
+        key = tuple(sorted(context.items()))
+        if key not in self._feeds:
+            keys = [tuple(sorted(c.items())) for c in self.partitions or []]
+            if key in keys:  # this partition and those after it, read together
+                rest = (self.partitions or [])[keys.index(key) :]
+                self.requests_session  # noqa: B018 (made here, not by two workers at once)
+                feeds = self.family.readers.start([self.reader(c) for c in rest])
+                self._feeds = dict(zip(keys[keys.index(key) :], feeds, strict=True))
+        feed = self._feeds.pop(key, None)
+        if feed is None:
+            yield from self.read(context)
+            return
+        try:
+            yield from feed.rows()
+        except GeneratorExit:  # the SDK stopped early (`--test`): the workers stop too
+            for each in (feed, *self._feeds.values()):
+                each.cancelled.set()
+            self._feeds = {}
+            raise
+
+    def read_ahead(self) -> bool:
+        return self.concurrent_partitions and self.family.settings.max_parallel_requests > 1
+
+    def reader(self, context: Context) -> Callable[[], Iterable[dict[str, Any]]]:
+        return lambda: self.read(context)
+
     def read(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """Hook: the rows of one partition."""
+        """Hook: the rows of one partition (in a worker thread when read ahead)."""
         return self.request_records(context)
 
     def post_process(
@@ -256,7 +318,7 @@ class V5Stream(PinterestHTTPStream[str | None]):
         )
         detail = f"({self.api_message(response)})"
         auth = self.authenticator
-        if status == 401 and auth.renew_refused():
+        if status == 401 and (auth.renewed_since(response) or auth.renew_refused()):
             raise RetriableAPIError(f"{where} {detail}: refreshing the access token", response)
         if status == 401:
             raise V5AuthError(

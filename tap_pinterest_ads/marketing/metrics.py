@@ -140,6 +140,7 @@ class AnalyticsStream(V5Stream):
     extras: dict[str, Any] = ACCOUNT_FIELDS
     # A lookback re-reads days behind the bookmark: rows arrive out of DATE order.
     is_sorted = False
+    concurrent_partitions = False  # `span` reads the partition's STATE: main thread only
 
     def __init__(
         self,

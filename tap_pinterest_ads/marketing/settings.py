@@ -20,6 +20,8 @@ from tap_pinterest_ads.marketing.columns import enums
 DEFAULT_V5_API_URL = "https://api.pinterest.com/v5"
 ENTITY_STATUSES = ("ACTIVE", "PAUSED", "ARCHIVED", "DRAFT", "DELETED_DRAFT")
 CREDENTIALS = ("client_id", "client_secret", "refresh_token", "access_token")
+DEFAULT_PARALLEL_REQUESTS = 4
+MAX_PARALLEL_REQUESTS = 16
 _ACCOUNT_ID = re.compile(r"^\d{1,18}$")
 
 _ACCESS_PROPERTIES = (
@@ -70,6 +72,14 @@ _ACCESS_PROPERTIES = (
         description="Statuses of campaigns, ad groups and ads to read. The API's own default is "
         "ACTIVE and PAUSED only, which hides archived and draft objects.",
     ),
+    th.Property(
+        "max_parallel_requests",
+        th.IntegerType(minimum=1, maximum=MAX_PARALLEL_REQUESTS),
+        default=DEFAULT_PARALLEL_REQUESTS,
+        description="v5 requests in flight at once: the ad accounts of a stream are read "
+        "together (records still come out one account after the other, within the rate "
+        "limit). 1 reads one request at a time.",
+    ),
 )
 
 
@@ -83,6 +93,7 @@ class V5Settings:
     token_store_path: Path | None
     ad_account_ids: tuple[str, ...]
     entity_statuses: tuple[str, ...]
+    max_parallel_requests: int
 
 
 def configured(config: Mapping[str, Any]) -> bool:
@@ -113,6 +124,16 @@ def parse_v5_settings(config: Mapping[str, Any]) -> V5Settings:
             allowed = ", ".join(ENTITY_STATUSES)
             problem = f"{status!r} is not one of {allowed}"
             raise invalid_setting(f"entity_statuses[{index}]", problem)
+    parallel = config.get("max_parallel_requests", DEFAULT_PARALLEL_REQUESTS)
+    if (
+        isinstance(parallel, bool)
+        or not isinstance(parallel, int)
+        or not 1 <= parallel <= MAX_PARALLEL_REQUESTS
+    ):
+        raise invalid_setting(
+            "max_parallel_requests",
+            f"{parallel!r} is not a number from 1 to {MAX_PARALLEL_REQUESTS}",
+        )
     return V5Settings(
         api_url=check_api_url("v5_api_url", str(config.get("v5_api_url") or DEFAULT_V5_API_URL)),
         client_id=config.get("client_id"),
@@ -122,6 +143,7 @@ def parse_v5_settings(config: Mapping[str, Any]) -> V5Settings:
         token_store_path=Path(store).expanduser() if store else None,
         ad_account_ids=tuple(dict.fromkeys(accounts)),
         entity_statuses=statuses,
+        max_parallel_requests=parallel,
     )
 
 

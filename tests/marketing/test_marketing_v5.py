@@ -380,16 +380,74 @@ def test_a_refused_access_token_is_renewed_once_and_never_shown(
 ) -> None:
     catalog = selecting(v5_catalog, {"campaigns"})
     echo = {"kind": "echo_key", "family": "v5", "path": "/v5/ad_accounts/"}
+    # One account: one request at a time, so the faults meet the requests in their order.
+    account = one_account(v5)
+    config = v5_config(v5, tmp_path, ad_account_ids=[account])
     # A 401 quoting the token, an answer, another 401: each refusal renews the token once.
     v5.add_faults(echo, {**echo, "kind": "pass"}, echo)
-    run = ok(run_tap(tmp_path / "once", v5_config(v5, tmp_path), catalog=catalog))
-    assert ids(run, "campaigns") == {row["id"] for row in v5.v5_truth("campaigns")}
+    run = ok(run_tap(tmp_path / "once", config, catalog=catalog))
+    truth = {row["id"] for row in v5.v5_truth("campaigns", ad_account_id=account)}
+    assert ids(run, "campaigns") == truth
     assert v5.v5_tokens()["refreshes"] == 3
     v5.add_faults(echo, echo)  # refused again after renewal: stop, saying why, token masked
-    run = run_tap(tmp_path / "twice", v5_config(v5, tmp_path), catalog=catalog)
+    run = run_tap(tmp_path / "twice", config, catalog=catalog)
     assert run.returncode == 1
     assert "code 2: Authentication failed for token '***'" in run.stderr
     assert "pina_" not in run.stdout + run.stderr
+
+
+def test_requests_in_flight_refused_together_renew_the_token_once(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
+) -> None:
+    # Every account's campaigns are asked at once (slow answers: all in flight together), and
+    # each first answer refuses the token they all carried: one refresh serves every retry.
+    catalog = selecting(v5_catalog, {"campaigns"})
+    accounts = sorted(set(v5.v5_state()["owned_ad_accounts"]))
+    v5.add_faults(
+        *(
+            {"kind": "echo_key", "family": "v5", "path": f"/v5/ad_accounts/{a}/campaigns"}
+            for a in accounts
+        )
+    )
+    v5.configure(latency_ms=300)
+    try:
+        run = ok(run_tap(tmp_path, v5_config(v5, tmp_path), catalog=catalog))
+    finally:
+        v5.configure(latency_ms=0)
+    assert ids(run, "campaigns") == {row["id"] for row in v5.v5_truth("campaigns")}
+    refused = [e for e in v5_requests(v5) if e["status"] == 401]
+    assert len(refused) == len(accounts) > 1
+    assert v5.v5_tokens()["refreshes"] == 2  # the run's first token, and one renewal
+
+
+def test_ad_accounts_are_read_at_once_and_emitted_one_after_the_other(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
+) -> None:
+    catalog = selecting(v5_catalog, {"campaigns", "customer_lists"})
+    serial_config = v5_config(v5, tmp_path, max_parallel_requests=1)
+    serial = ok(run_tap(tmp_path / "serial", serial_config, catalog=catalog))
+    order = list(dict.fromkeys(r["ad_account_id"] for r in serial.records("campaigns")))
+    assert len(order) > 1
+    # The first account's campaigns answer late; the others' are read meanwhile.
+    late = f"/v5/ad_accounts/{order[0]}/campaigns"
+    v5.v5_clear_requests()
+    v5.add_faults({"kind": "timeout", "seconds": 2, "family": "v5", "path": late})
+    run = ok(run_tap(tmp_path / "parallel", v5_config(v5, tmp_path), catalog=catalog))
+    answered = [e["path"] for e in v5_requests(v5) if e["path"].endswith("/campaigns")]
+    assert answered[-1] == late, answered  # the others were answered before it
+    for stream in ("campaigns", "customer_lists"):  # the same records in the same order
+        assert [r["id"] for r in run.records(stream)] == [r["id"] for r in serial.records(stream)]
+    assert [m["type"] for m in run.messages] == [m["type"] for m in serial.messages]
+
+
+def test_max_parallel_requests_is_checked_before_any_request(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
+) -> None:
+    config = v5_config(v5, tmp_path, max_parallel_requests=0)
+    run = run_tap(tmp_path, config, catalog=selecting(v5_catalog, {"campaigns"}))
+    assert run.returncode == 1
+    assert "0 is less than the minimum of 1 in config['max_parallel_requests']" in run.stderr
+    assert not v5_requests(v5)
 
 
 def test_the_tap_paces_to_the_rate_limit_headers(

@@ -421,6 +421,7 @@ def test_v5_cli_flags() -> None:
             "report_id_types": "mixed",
             "report_targeting_columns": "upper",
             "hour_date": "date_and_hour",
+            "keyword_ad_group_ids": "served",
             **quirks,
         }
         assert refresh(proc, FIRST_REFRESH_TOKEN).json()["expires_in"] == 5
