@@ -67,6 +67,7 @@ PAGE_SIZES = (10, 20, 25, 50)
 MAX_RUNS = 20  # a trial not completed by then is reported incomplete, then caught up
 MAX_KILLS = 4
 BUDGET_STOP = "max_requests_per_run reached"  # the tap's words for a walk cut short by budget
+TAIL_SKIPPED = "no tail read: budget spent"  # ... and for an undated tail left for the next run
 RUN_TIMEOUT = 300  # seconds; a run past it is killed and reported as hung
 # Quirk trials take these in turn (`POST /_sandbox/quirks`); `faults` and `budget` add what
 # makes the switch matter (a scroll error to answer, a walk that must continue by page).
@@ -381,9 +382,10 @@ def run_trial(trial: Trial, args: argparse.Namespace) -> Result:
         result.complete = result.syncs == syncs
         if not result.complete:
             result.notes.append(f"{result.syncs} of {syncs} syncs completed in {MAX_RUNS} runs")
-            # A walk the budget has not finished yet is late, not lost: one run without budget,
-            # kill or new ads, from the last STATE, must bring everything; what it cannot bring
-            # (behind a bookmark that moved too far) is lost.
+        if not result.complete or TAIL_SKIPPED in run.stderr:
+            # A walk the budget has not finished, or an undated tail it had no credit left for
+            # (the run said so), is late, not lost: one run without budget, kill or new ads, from
+            # the last STATE, must bring everything. What it cannot bring is lost.
             catch_up = {k: v for k, v in config.items() if k != "max_requests_per_run"}
             run = run_tap(Path(tmp) / f"run{result.runs}", catch_up, state, ("none", 0))
             result.runs += 1
