@@ -17,7 +17,7 @@ from tap_pinterest_ads.client import PinterestHTTPStream, json_body
 from tap_pinterest_ads.config_checks import check_api_url
 from tap_pinterest_ads.marketing.auth import PinterestOAuth, error_fields
 from tap_pinterest_ads.marketing.pacing import HeaderPacer
-from tap_pinterest_ads.marketing.parallel import Feed, Readers
+from tap_pinterest_ads.marketing.parallel import ReadAhead, Readers
 from tap_pinterest_ads.marketing.settings import (
     DEFAULT_V5_API_URL,
     V5Settings,
@@ -110,6 +110,8 @@ class V5Family:
         self.account_reader: Callable[[], Iterable[dict[str, Any]]] | None = None
         self.skipped: set[str] = set()
         self.ad_groups: dict[str, list[str]] = {}  # ad account -> every ad group id read
+        self.boards: list[str] = []  # the boards read so far, in order
+        self.sections: dict[str, list[str]] = {}  # board -> its section ids, once all read
         self.names: set[str] = set()  # the family's streams, filled in as they are built
 
     def enabled(self) -> bool:
@@ -146,7 +148,8 @@ class V5Family:
 
     @cached_property
     def readers(self) -> Readers:
-        return Readers(self.settings.max_parallel_requests)
+        # The main thread reads too (what no worker has reached): at most the setting in flight.
+        return Readers(self.settings.max_parallel_requests - 1)
 
     def accounts(self) -> list[dict[str, Any]]:
         if self._accounts is None:
@@ -199,7 +202,6 @@ class V5Stream(PinterestHTTPStream[str | None]):
         super().__init__(tap, resources=family.resources, schema=load_schema(self.name))
         self.family = family
         family.names.add(self.name)
-        self._feeds: dict[tuple[Any, ...], Feed] = {}
 
     @property
     def partitions(self) -> list[dict[str, Any]] | None:
@@ -255,38 +257,25 @@ class V5Stream(PinterestHTTPStream[str | None]):
             self.logger.info("%s: ad account %s has no catalog", self.name, account)
 
     def rows_of(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """The partition's rows: read ahead with the partitions after it, when it is one."""
+        """The context's rows: read ahead with those the SDK asks for next, where it can."""
         if not (context and self.read_ahead()):
-            yield from self.read(context)
-            return
-        key = tuple(sorted(context.items()))
-        if key not in self._feeds:
-            keys = [tuple(sorted(c.items())) for c in self.partitions or []]
-            if key in keys:  # this partition and those after it, read together
-                rest = (self.partitions or [])[keys.index(key) :]
-                self.requests_session  # noqa: B018 (made here, not by two workers at once)
-                feeds = self.family.readers.start([self.reader(c) for c in rest])
-                self._feeds = dict(zip(keys[keys.index(key) :], feeds, strict=True))
-        feed = self._feeds.pop(key, None)
-        if feed is None:
-            yield from self.read(context)
-            return
-        try:
-            yield from feed.rows()
-        except GeneratorExit:  # the SDK stopped early (`--test`): the workers stop too
-            for each in (feed, *self._feeds.values()):
-                each.cancelled.set()
-            self._feeds = {}
-            raise
+            return self.read(context)
+        return self.ahead.rows(context, self.upcoming())
 
     def read_ahead(self) -> bool:
         return self.concurrent_partitions and self.family.settings.max_parallel_requests > 1
 
-    def reader(self, context: Context) -> Callable[[], Iterable[dict[str, Any]]]:
-        return lambda: self.read(context)
+    @cached_property
+    def ahead(self) -> ReadAhead:
+        self.requests_session  # noqa: B018 (made here, not by two workers at once)
+        return ReadAhead(self.family.readers, self.read)
+
+    def upcoming(self) -> list[dict[str, Any]]:
+        """Hook: the contexts the SDK will ask for, in its order (those known so far)."""
+        return self.partitions or []
 
     def read(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """Hook: the rows of one partition (in a worker thread when read ahead)."""
+        """Hook: the rows of one context (in a worker thread when read ahead)."""
         return self.request_records(context)
 
     def post_process(

@@ -440,6 +440,31 @@ def test_ad_accounts_are_read_at_once_and_emitted_one_after_the_other(
     assert [m["type"] for m in run.messages] == [m["type"] for m in serial.messages]
 
 
+def test_boards_children_are_read_ahead_and_emitted_board_after_board(
+    v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
+) -> None:
+    organic = {"boards", "board_sections", "board_pins", "board_section_pins"}
+    catalog = selecting(v5_catalog, organic)
+    serial = ok(
+        run_tap(
+            tmp_path / "serial", v5_config(v5, tmp_path, max_parallel_requests=1), catalog=catalog
+        )
+    )
+    first = serial.records("boards")[0]["id"]
+    late = f"/v5/boards/{first}/pins"  # the first board's pins answer late
+    v5.v5_clear_requests()
+    v5.add_faults({"kind": "timeout", "seconds": 2, "family": "v5", "path": late})
+    run = ok(run_tap(tmp_path / "parallel", v5_config(v5, tmp_path), catalog=catalog))
+    answered = [e["path"] for e in v5_requests(v5)]
+    assert answered.index(late) > answered.index(
+        f"/v5/boards/{serial.records('boards')[1]['id']}/pins"
+    )
+    assert [(m["type"], m.get("stream"), m.get("record", {}).get("id")) for m in run.messages] == [
+        (m["type"], m.get("stream"), m.get("record", {}).get("id")) for m in serial.messages
+    ]
+    assert all(run.records(stream) for stream in organic)
+
+
 def test_max_parallel_requests_is_checked_before_any_request(
     v5: SandboxProcess, v5_catalog: Any, tmp_path: Path
 ) -> None:
