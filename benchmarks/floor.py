@@ -7,7 +7,7 @@
 `ad-library` is the tap's `pinterest_ads` full sync of one unfiltered search (pages of 50 sorted
 by `datefound`, newest first, following `scroll`) with its `pinterest_ad_search_matches` rows;
 `v5` is a full sync of the v5 entity streams (pages of 250 following `bookmark`; every entity
-status; keywords per ad account and per ad group). One `requests.Session`, msgspec for JSON,
+status; keywords per ad account and per 250 ad groups). One `requests.Session`, msgspec for JSON,
 Singer messages on stdout: a SCHEMA per stream, the RECORDs, one STATE at the end. No retries,
 pacing or checks: it is what the tap's work costs without the tap, on a well-behaved sandbox.
 `benchmarks/vs_floor.py` checks that both make the same requests and write the same records.
@@ -269,7 +269,8 @@ def v5(args: argparse.Namespace) -> None:
                 )
         if "keywords" in streams:
             path = f"/ad_accounts/{account}/keywords"
-            for query in [{}, *({"ad_group_id": group} for group in ad_groups)]:
+            batches = [ad_groups[i : i + 250] for i in range(0, len(ad_groups), 250)]
+            for query in [{}, *({"ad_group_ids": batch} for batch in batches)]:
                 for rows in api.pages(path, query):
                     emit("keywords", rows, ad_account_id=account)
 

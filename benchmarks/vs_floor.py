@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -165,11 +165,13 @@ def compare(process: SandboxProcess, work: Workload, size: str, runs: int) -> Ca
 
 
 def profile(process: SandboxProcess, work: Workload, out: Path) -> pstats.Stats:
-    """One tap run under cProfile (in the tap's process); its stats."""
+    """One tap run under cProfile (in the tap's process); its stats. cProfile sees only the
+    main thread, so the v5 reads run there: one request at a time, the same work."""
     process.reset()
     work.warm()
+    serial = {**work.tap_config, "max_parallel_requests": 1}
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
-        args = tap_args(Path(tmp), work)
+        args = tap_args(Path(tmp), replace(work, tap_config=serial))
         # args: python -m tap_pinterest_ads --config ...
         run = [args[0], "-m", "benchmarks.cpu_profile", str(out), *args[2:]]
         run_measured(run, lambda line: None, stderr_path=Path(tmp) / "stderr.log")
