@@ -17,6 +17,7 @@ from tap_pinterest_ads.retries import (
     RATE_LIMIT_WAITS,
     ApiUnavailableError,
     retry_after_seconds,
+    trouble,
     wait_generator,
 )
 from tap_pinterest_ads.tap import TapPinterestAds
@@ -94,6 +95,7 @@ def with_reset(error: Exception, reset: str) -> Exception:
         (with_reset(failure(429), "0"), [1.0] * 5),  # never a hot loop into the same window
         (with_reset(failure(429, "7"), "3"), [7.0] * 5),  # Retry-After first
         (with_reset(failure(503), "3"), [1.0, 2.0, 4.0, 8.0, 16.0]),  # only a 429 says when
+        (with_reset(failure(429), "soon"), list(RATE_LIMIT_WAITS)),  # unreadable: the schedule
     ],
 )
 def test_a_rate_limit_waits_for_the_window_reset_the_api_announces(error, waits):
@@ -135,3 +137,11 @@ def test_the_request_decorator_gives_up_in_one_line_after_the_schedule(
     retries = [r for r in caplog.records if "retry" in r.getMessage()]
     assert len(retries) == len(slept), "each retry is logged once"
     assert "Backing off" not in caplog.text
+
+
+def test_trouble_names_each_kind_of_failure():
+    timeout = requests.exceptions.ReadTimeout()
+    assert trouble(timeout, 5) == "no answer within 5 s (`request_timeout`)"
+    assert trouble(failure(None), 5) == "connection refused"
+    assert trouble(failure(503), 5) == "HTTP 503 Service Unavailable"
+    assert trouble(ConnectionResetError(), 5) == "connection dropped mid-answer"

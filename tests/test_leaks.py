@@ -12,7 +12,7 @@ import sys
 import pytest
 from singer_sdk.logging import StructuredFormatter
 
-from tap_pinterest_ads.redaction import MASK, SecretRedactor
+from tap_pinterest_ads.redaction import MASK, SecretRedactor, spellings
 from tap_pinterest_ads.sandbox.control import CaptureServer
 from tests.conftest import API_KEY
 from tests.tapio import TapRun, api_requests, run_tap, write_inputs
@@ -51,7 +51,9 @@ def test_a_key_of_the_wrong_type_is_refused_without_echoing_it(sandbox, config, 
 SECRET = "wh_live_0123456789abcdef"
 
 
-@pytest.mark.parametrize("secret", [SECRET, SECRET + "\n", SECRET + "\r\n", f" {SECRET}\t"])
+@pytest.mark.parametrize(
+    "secret", [SECRET, SECRET + "\n", SECRET + "\r\n", f" {SECRET}\t", SECRET + "é"]
+)
 @pytest.mark.parametrize(
     "spell",
     [
@@ -166,3 +168,9 @@ def test_a_crash_python_reports_itself_masks_the_secret():
     assert done.returncode == 1
     assert API_KEY not in done.stderr
     assert f"RuntimeError: refused {MASK}" in done.stderr
+
+
+def test_a_secret_is_masked_from_four_characters_up():
+    # Shorter strings occur by chance: masking them would garble every message.
+    assert spellings("abc") == set()
+    assert "abcd" in spellings("abcd")

@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 import logging
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -245,3 +246,30 @@ def test_human_formatted_total_is_read():
     w = walk()
     take(w, page([1], [1]) | {"total": "1,234"})
     assert w.total == 1234
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        ({"total": 90, "total_relation": "eq"}, "total=90;"),
+        ({"total": 10_000, "total_relation": "gte"}, "total=10000 (capped)"),
+        ({"total": None}, None),
+    ],
+)
+def test_the_summary_gives_the_total_only_when_the_api_did(extra, says):
+    w = walk()
+    take(w, page([1], [1], scroll=None) | extra)
+    line = w.summary() + ";"
+    if says is None:
+        assert "total=" not in line
+    else:
+        assert says in line
+        assert ("(capped)" in line) == (extra.get("total_relation") == "gte")
+
+
+def test_a_tail_read_reads_as_many_pages_as_allowed():
+    tail = TailRead(sort_value=lambda row: None, pages_allowed=2, seen=set())
+    tail.take_page({"scroll": "x"}, page([1], [None])["data"])
+    assert tail.stop_reason is None, "one page of two allowed: go on"
+    tail.take_page({"scroll": "y"}, page([2], [None])["data"])
+    assert tail.stop_reason is not None
