@@ -207,8 +207,8 @@ def test_meltano_dev_loads_into_the_local_postgres(newcomer: Newcomer) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="Meltano 4.4.1 echoes the tap's failed discovery as raw structured-log JSON "
-    "(open in issue 7); strict, so it turns red once the output is one clear line",
+    reason="Meltano 4.4.1 repeats a failed discovery's log records raw after the tap's one "
+    "error line (README, Known limits); strict, so it turns red once the output is one line",
 )
 def test_a_setting_mistake_through_meltano_is_one_line(newcomer: Newcomer) -> None:
     mistake = newcomer.run(
