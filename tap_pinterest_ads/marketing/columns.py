@@ -90,10 +90,13 @@ def _enum(spec: dict[str, Any], source: Any) -> list[Any]:
     return list(node["enum"])
 
 
+def spec_enums(spec: dict[str, Any]) -> dict[str, list[Any]]:
+    return {name: _enum(spec, source) for name, source in _SOURCES.items()}
+
+
 def main(argv: list[str]) -> None:
     spec = json.loads(Path(argv[0]).read_text())
-    found = {name: _enum(spec, source) for name, source in _SOURCES.items()}
-    ENUMS_FILE.write_text(json.dumps(found, indent=1) + "\n")
+    ENUMS_FILE.write_text(json.dumps(spec_enums(spec), indent=1) + "\n")
 
 
 if __name__ == "__main__":

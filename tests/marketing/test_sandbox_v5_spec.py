@@ -25,6 +25,7 @@ import requests
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from tap_pinterest_ads.marketing.columns import enums, spec_enums
 from tap_pinterest_ads.sandbox.control import SandboxProcess
 from tap_pinterest_ads.sandbox.v5.auth import CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH_TOKEN
 from tap_pinterest_ads.sandbox.v5.data import STATUSES
@@ -458,3 +459,9 @@ def test_every_parameter_the_spec_declares_is_accepted(spec: Spec, sb: SandboxPr
             sent += 1
     assert sent >= 40
     print(json.dumps({"declared_parameters_sent": sent}))
+
+
+def test_the_analytics_vocabulary_file_equals_the_spec() -> None:
+    # The tap validates settings against it and the sandbox serves its columns: both follow it.
+    document = json.loads(gzip.decompress(SPEC_PATH.read_bytes()))
+    assert enums() == {name: tuple(values) for name, values in spec_enums(document).items()}
