@@ -32,6 +32,7 @@ from typing import Any
 from benchmarks.measure import Cost, Records, machine_line, run_measured, sandbox, splice, table
 from tap_pinterest_ads.sandbox.control import SandboxProcess
 from tap_pinterest_ads.sandbox.v5.auth import CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH_TOKEN
+from tap_pinterest_ads.sandbox.v5.controls import ENTITIES as SANDBOX_TRUTH
 from tests.tapio import catalog_selecting, write_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,23 +47,7 @@ ANALYTICS_PER_MINUTE = 300
 ANALYTICS_DAYS = 89  # Airbyte's sync analytics never reach further back
 ANALYTICS_DATA_DAYS = 3  # days with data in that range (see align_clock)
 
-ENTITIES = (
-    "ad_accounts",
-    "campaigns",
-    "ad_groups",
-    "ads",
-    "audiences",
-    "customer_lists",
-    "conversion_tags",
-    "keywords",
-    "catalogs",
-    "catalogs_feeds",
-    "catalogs_product_groups",
-    "boards",
-    "board_sections",
-    "board_pins",
-    "board_section_pins",
-)
+ENTITIES = tuple(name for name in SANDBOX_TRUTH if name != "user_account")
 ANALYTICS = {
     "ad_account_analytics": ("AD_ACCOUNT_ID", "DATE"),
     "campaign_analytics": ("CAMPAIGN_ID", "DATE"),

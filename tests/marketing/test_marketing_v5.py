@@ -19,28 +19,13 @@ from urllib.parse import urlsplit
 import pytest
 
 from tap_pinterest_ads.sandbox.control import SandboxProcess
+from tap_pinterest_ads.sandbox.v5.controls import ENTITIES
 from tests.tapio import TapRun, catalog_selecting, parse_messages, run_tap, write_inputs
 
 CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-secret"  # the sandbox's documented test credential
 FIRST_REFRESH = "sandbox-refresh-0"
-V5_STREAMS = {
-    "ad_accounts",
-    "campaigns",
-    "ad_groups",
-    "ads",
-    "audiences",
-    "customer_lists",
-    "keywords",
-    "conversion_tags",
-    "catalogs",
-    "catalogs_feeds",
-    "catalogs_product_groups",
-    "boards",
-    "board_sections",
-    "board_pins",
-    "board_section_pins",
-}
+V5_STREAMS = set(ENTITIES) - {"user_account"}  # the sandbox's truth per tap stream
 
 
 @pytest.fixture(scope="module")
