@@ -124,16 +124,9 @@ def parse_v5_settings(config: Mapping[str, Any]) -> V5Settings:
             allowed = ", ".join(ENTITY_STATUSES)
             problem = f"{status!r} is not one of {allowed}"
             raise invalid_setting(f"entity_statuses[{index}]", problem)
-    parallel = config.get("max_parallel_requests", DEFAULT_PARALLEL_REQUESTS)
-    if (
-        isinstance(parallel, bool)
-        or not isinstance(parallel, int)
-        or not 1 <= parallel <= MAX_PARALLEL_REQUESTS
-    ):
-        raise invalid_setting(
-            "max_parallel_requests",
-            f"{parallel!r} is not a number from 1 to {MAX_PARALLEL_REQUESTS}",
-        )
+    parallel = _whole_number(
+        config, "max_parallel_requests", DEFAULT_PARALLEL_REQUESTS, 1, MAX_PARALLEL_REQUESTS
+    )
     return V5Settings(
         api_url=check_api_url("v5_api_url", str(config.get("v5_api_url") or DEFAULT_V5_API_URL)),
         client_id=config.get("client_id"),
@@ -402,26 +395,20 @@ def _custom_report(index: int, entry: Any, base: Attribution, taken: set[str]) -
     )
 
 
+def _whole_number(config: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value = config.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise invalid_setting(name, f"{value!r} is not a whole number from {low} to {high}")
+    return value
+
+
 def parse_analytics_settings(config: Mapping[str, Any]) -> AnalyticsSettings:
-    lookback = config.get("analytics_lookback_days", DEFAULT_LOOKBACK_DAYS)
-    if (
-        isinstance(lookback, bool)
-        or not isinstance(lookback, int)
-        or not 0 <= lookback <= MAX_LOOKBACK_DAYS
-    ):
-        raise invalid_setting(
-            "analytics_lookback_days",
-            f"{lookback!r} is not a whole number of days from 0 to {MAX_LOOKBACK_DAYS}",
-        )
-    in_flight = config.get("reports_in_flight", DEFAULT_REPORTS_IN_FLIGHT)
-    if (
-        isinstance(in_flight, bool)
-        or not isinstance(in_flight, int)
-        or not 1 <= in_flight <= MAX_REPORTS_IN_FLIGHT
-    ):
-        raise invalid_setting(
-            "reports_in_flight", f"{in_flight!r} is not a number from 1 to {MAX_REPORTS_IN_FLIGHT}"
-        )
+    lookback = _whole_number(
+        config, "analytics_lookback_days", DEFAULT_LOOKBACK_DAYS, 0, MAX_LOOKBACK_DAYS
+    )
+    in_flight = _whole_number(
+        config, "reports_in_flight", DEFAULT_REPORTS_IN_FLIGHT, 1, MAX_REPORTS_IN_FLIGHT
+    )
     columns = _choices(
         "analytics_columns",
         config.get("analytics_columns", list(DEFAULT_COLUMNS)),
