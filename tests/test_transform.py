@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import math
 import os
 import shutil
 import subprocess
@@ -17,23 +18,47 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from psycopg import sql
 from psycopg.rows import dict_row
 
 from tap_pinterest_ads.dates import parse_instant
-from tap_pinterest_ads.sandbox.data import AdUniverse
+from tap_pinterest_ads.marketing.metrics import SYNC_DAYS_BACK
+from tap_pinterest_ads.sandbox.data import DEFAULT_START, AdUniverse
 from tests.meltano_harness import Meltano
 from tests.pg import PgDatabase
-from tests.stream_cases import EXTRACTOR, LOOKBACK_DAYS, SANDBOX_OPTIONS, STREAMS, fresh_sandbox
+from tests.stream_cases import (
+    EXTRACTOR,
+    LOOKBACK_DAYS,
+    SANDBOX_OPTIONS,
+    STREAMS,
+    fresh_sandbox,
+    v5_account,
+)
 from tests.test_warehouse_postgres import LOADER, Pipeline
 
 pytest_plugins = ["tests.conftest_pg", "tests.conftest_meltano"]
 pytestmark = [pytest.mark.postgres, pytest.mark.meltano]
 
 MODELS = Path(__file__).resolve().parents[1] / "transform" / "models.sql"
-STREAMS_SELECTED = ["pinterest_ads.*", "pinterest_ad_snapshots.*"]
+# The v5 campaign models ride along: campaigns (names) and campaign_analytics.
+STREAMS_SELECTED = [
+    "pinterest_ads.*",
+    "pinterest_ad_snapshots.*",
+    "campaigns.*",
+    "campaign_analytics.*",
+]
 DAYS = 3
 Row = dict[str, Any]
+# The default analytics_columns the campaign models read.
+SPEND, IMPRESSIONS, CLICKS, VALUE = (
+    "SPEND_IN_MICRO_DOLLAR",
+    "PAID_IMPRESSION",
+    "TOTAL_CLICKTHROUGH",
+    "TOTAL_CHECKOUT_VALUE_IN_MICRO_DOLLAR",
+)
+# The sandbox's campaign analytics over the synced range, fetched before it stops.
+CAMPAIGN_TRUTH: list[Row] = []
 
 
 def universe_days() -> list[list[Row]]:
@@ -61,8 +86,11 @@ def expected_snapshots(days: list[list[Row]]) -> dict[tuple[str, dt.date], Row]:
 
 
 @pytest.fixture(scope="module")
-def modelled(installed: Any, postgres: PgDatabase) -> Pipeline:
-    pipeline = Pipeline(installed(LOADER), postgres, STREAMS[0], "models")
+def modelled(
+    installed: Any, postgres: PgDatabase, tmp_path_factory: pytest.TempPathFactory
+) -> Pipeline:
+    store = tmp_path_factory.mktemp("models") / "pinterest-refresh-token.json"
+    pipeline = Pipeline(installed(LOADER), postgres, STREAMS[0], "models", token_store=store)
     meltano: Meltano = pipeline.meltano
     with fresh_sandbox() as api:
         for day in range(DAYS):
@@ -72,11 +100,29 @@ def modelled(installed: Any, postgres: PgDatabase) -> Pipeline:
             env["TAP_PINTEREST_ADS__SELECT"] = STREAMS_SELECTED
             full = ["--full-refresh"] if day == DAYS - 1 else []
             meltano("run", *full, EXTRACTOR, LOADER, "--state-id-suffix", pipeline.suffix, env=env)
+        CAMPAIGN_TRUTH[:] = campaign_truth(api, v5_account(api))
     with postgres.connect() as conn:
         conn.execute(f'SET search_path TO "{pipeline.schema}"')
         conn.execute(MODELS.read_text())
         conn.commit()
     return pipeline
+
+
+def campaign_truth(api: Any, account: str) -> list[Row]:
+    """The sandbox's daily campaign rows over the synced range (see analytics_truth)."""
+    first = DEFAULT_START.date() - dt.timedelta(days=SYNC_DAYS_BACK)
+    today = dt.date.fromisoformat(api.v5_state()["now"][:10])
+    params = {
+        "ad_account_id": account,
+        "start_date": first.isoformat(),
+        "end_date": today.isoformat(),
+        "columns": ",".join((SPEND, IMPRESSIONS, CLICKS, VALUE)),
+        "granularity": "DAY",
+    }
+    response = requests.get(f"{api.url}/_sandbox/v5/analytics/CAMPAIGN", params=params, timeout=60)
+    response.raise_for_status()
+    rows: list[Row] = response.json()["rows"]
+    return rows
 
 
 def view(pipeline: Pipeline, name: str) -> list[Row]:
@@ -219,3 +265,85 @@ def test_models_run_before_any_snapshot_is_loaded(modelled):
         "top_advertisers",
         "days_running_distribution",
     }
+
+
+def table(pipeline: Pipeline, name: str) -> list[Row]:
+    return view(pipeline, name)
+
+
+def ratios(spend: Decimal, impressions: Decimal, clicks: Decimal, value: Decimal) -> dict:
+    return {
+        "spend": spend,
+        "impressions": impressions,
+        "clicks": clicks,
+        "conversion_value": value,
+        "ctr": clicks / impressions if impressions else None,
+        "cpc": spend / clicks if clicks else None,
+        "cpm": spend / impressions * 1000 if impressions else None,
+        "roas": value / spend if spend else None,
+    }
+
+
+def measures(row: Row) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    return (
+        Decimal(row.get(SPEND) or 0) / 1_000_000,
+        Decimal(row.get(IMPRESSIONS) or 0),
+        Decimal(row.get(CLICKS) or 0),
+        Decimal(row.get(VALUE) or 0) / 1_000_000,
+    )
+
+
+def assert_close(got: Row, expected: dict, where: Any) -> None:
+    for name, value in expected.items():
+        actual = got[name]
+        if value is None:
+            assert actual is None, (where, name, actual)
+        else:
+            assert actual is not None, (where, name)
+            assert math.isclose(actual, value, rel_tol=1e-12, abs_tol=1e-15), (
+                where,
+                name,
+                actual,
+                value,
+            )
+
+
+def test_campaign_daily_performance(modelled):
+    loaded = table(modelled, "campaign_analytics")
+    names = {r["id"]: r["name"] for r in table(modelled, "campaigns")}
+    rows = {(r["campaign_id"], r["day"]): r for r in view(modelled, "campaign_daily_performance")}
+    assert loaded and set(rows) == {(r["CAMPAIGN_ID"], r["DATE"]) for r in loaded}
+    assert any(r["impressions"] for r in rows.values()) and any(r["roas"] for r in rows.values())
+    for raw in loaded:
+        key = (raw["CAMPAIGN_ID"], raw["DATE"])
+        got = rows[key]
+        assert_close(got, ratios(*measures(raw)), key)
+        if raw["CAMPAIGN_ID"] in names:
+            assert got["campaign_name"] == names[raw["CAMPAIGN_ID"]] is not None
+
+
+def test_campaign_performance_matches_the_sandbox(modelled):
+    """Totals per campaign against the sandbox's own analytics truth for the synced range."""
+    assert CAMPAIGN_TRUTH, "the sandbox has campaign analytics"
+    sums: dict[str, list[Decimal]] = collections.defaultdict(lambda: [Decimal(0)] * 4)
+    for row in CAMPAIGN_TRUTH:
+        sums[row["CAMPAIGN_ID"]] = [
+            a + b for a, b in zip(sums[row["CAMPAIGN_ID"]], measures(row), strict=True)
+        ]
+    names = {r["id"]: r["name"] for r in table(modelled, "campaigns")}
+    got = {r["campaign_id"]: r for r in view(modelled, "campaign_performance")}
+    assert set(got) == set(sums)
+    for campaign, totals in sums.items():
+        assert_close(got[campaign], ratios(*totals), campaign)
+        assert campaign in names, campaign
+        assert got[campaign]["campaign_name"] == names[campaign] is not None
+
+
+def test_daily_performance(modelled):
+    sums: dict[Any, list[Decimal]] = collections.defaultdict(lambda: [Decimal(0)] * 4)
+    for row in table(modelled, "campaign_analytics"):
+        sums[row["DATE"]] = [a + b for a, b in zip(sums[row["DATE"]], measures(row), strict=True)]
+    got = {r["day"]: r for r in view(modelled, "daily_performance")}
+    assert got and set(got) == set(sums)
+    for day, totals in sums.items():
+        assert_close(got[day], ratios(*totals), day)

@@ -102,3 +102,85 @@ BEGIN
     ORDER BY g.saves_per_day DESC, a.id;
 END
 $models$;
+
+-- v5 campaign performance (streams campaigns and campaign_analytics, default analytics_columns):
+-- spend, impressions (PAID_IMPRESSION), clicks (TOTAL_CLICKTHROUGH), conversion value
+-- (TOTAL_CHECKOUT_VALUE_IN_MICRO_DOLLAR) and the ratios CTR = clicks / impressions,
+-- CPC = spend / clicks, CPM = spend / impressions * 1000, ROAS = conversion value / spend; per
+-- campaign and day, per campaign, and per day over all campaigns. Money is in dollars (the API's
+-- micro-dollars / 1e6); a ratio is NULL where its denominator is 0. Analytics columns keep the
+-- API's upper-case names, hence the quotes.
+DO $v5_models$
+BEGIN
+    IF to_regclass('campaign_analytics') IS NULL OR to_regclass('campaigns') IS NULL THEN
+        RAISE NOTICE 'campaign_analytics or campaigns not loaded yet: campaign_daily_performance, '
+            'campaign_performance and daily_performance skipped (select both streams, sync, and '
+            'run this file again)';
+        RETURN;
+    END IF;
+
+    CREATE OR REPLACE VIEW campaign_daily_performance AS
+    WITH base AS (
+        SELECT
+            a."DATE" AS day,
+            a."CAMPAIGN_ID" AS campaign_id,
+            c.name AS campaign_name,
+            coalesce(a."SPEND_IN_MICRO_DOLLAR", 0)::numeric / 1000000 AS spend,
+            coalesce(a."PAID_IMPRESSION", 0)::numeric AS impressions,
+            coalesce(a."TOTAL_CLICKTHROUGH", 0)::numeric AS clicks,
+            coalesce(a."TOTAL_CHECKOUT_VALUE_IN_MICRO_DOLLAR", 0)::numeric / 1000000
+                AS conversion_value
+        FROM campaign_analytics AS a
+        LEFT JOIN campaigns AS c ON c.id = a."CAMPAIGN_ID"
+    )
+    SELECT
+        *,
+        clicks / NULLIF(impressions, 0) AS ctr,
+        spend / NULLIF(clicks, 0) AS cpc,
+        spend / NULLIF(impressions, 0) * 1000 AS cpm,
+        conversion_value / NULLIF(spend, 0) AS roas
+    FROM base;
+
+    CREATE OR REPLACE VIEW campaign_performance AS
+    WITH totals AS (
+        SELECT
+            campaign_id,
+            max(campaign_name) AS campaign_name,
+            min(day) AS first_day,
+            max(day) AS last_day,
+            sum(spend) AS spend,
+            sum(impressions) AS impressions,
+            sum(clicks) AS clicks,
+            sum(conversion_value) AS conversion_value
+        FROM campaign_daily_performance
+        GROUP BY campaign_id
+    )
+    SELECT
+        *,
+        clicks / NULLIF(impressions, 0) AS ctr,
+        spend / NULLIF(clicks, 0) AS cpc,
+        spend / NULLIF(impressions, 0) * 1000 AS cpm,
+        conversion_value / NULLIF(spend, 0) AS roas
+    FROM totals;
+
+    CREATE OR REPLACE VIEW daily_performance AS
+    WITH totals AS (
+        SELECT
+            day,
+            count(*) AS campaigns,
+            sum(spend) AS spend,
+            sum(impressions) AS impressions,
+            sum(clicks) AS clicks,
+            sum(conversion_value) AS conversion_value
+        FROM campaign_daily_performance
+        GROUP BY day
+    )
+    SELECT
+        *,
+        clicks / NULLIF(impressions, 0) AS ctr,
+        spend / NULLIF(clicks, 0) AS cpc,
+        spend / NULLIF(impressions, 0) * 1000 AS cpm,
+        conversion_value / NULLIF(spend, 0) AS roas
+    FROM totals;
+END
+$v5_models$;
