@@ -339,11 +339,12 @@ def test_campaign_performance_matches_the_sandbox(modelled):
         assert got[campaign]["campaign_name"] == names[campaign] is not None
 
 
-def test_daily_performance(modelled):
+def test_daily_performance_never_sums_across_currencies(modelled):
     sums: dict[Any, list[Decimal]] = collections.defaultdict(lambda: [Decimal(0)] * 4)
     for row in table(modelled, "campaign_analytics"):
-        sums[row["DATE"]] = [a + b for a, b in zip(sums[row["DATE"]], measures(row), strict=True)]
-    got = {r["day"]: r for r in view(modelled, "daily_performance")}
+        key = (row["DATE"], row["CURRENCY"])
+        sums[key] = [a + b for a, b in zip(sums[key], measures(row), strict=True)]
+    got = {(r["day"], r["currency"]): r for r in view(modelled, "daily_performance")}
     assert got and set(got) == set(sums)
-    for day, totals in sums.items():
-        assert_close(got[day], ratios(*totals), day)
+    for key, totals in sums.items():
+        assert_close(got[key], ratios(*totals), key)

@@ -107,9 +107,10 @@ $models$;
 -- spend, impressions (PAID_IMPRESSION), clicks (TOTAL_CLICKTHROUGH), conversion value
 -- (TOTAL_CHECKOUT_VALUE_IN_MICRO_DOLLAR) and the ratios CTR = clicks / impressions,
 -- CPC = spend / clicks, CPM = spend / impressions * 1000, ROAS = conversion value / spend; per
--- campaign and day, per campaign, and per day over all campaigns. Money is in dollars (the API's
--- micro-dollars / 1e6); a ratio is NULL where its denominator is 0. Analytics columns keep the
--- API's upper-case names, hence the quotes.
+-- campaign and day, per campaign, and per day and currency over all campaigns. Money is in the
+-- ad account's currency (the API's micro-units / 1e6), never summed across currencies; a ratio is
+-- NULL where its denominator is 0. Analytics columns keep the API's upper-case names, hence the
+-- quotes.
 DO $v5_models$
 BEGIN
     IF to_regclass('campaign_analytics') IS NULL OR to_regclass('campaigns') IS NULL THEN
@@ -125,6 +126,8 @@ BEGIN
             a."DATE" AS day,
             a."CAMPAIGN_ID" AS campaign_id,
             c.name AS campaign_name,
+            a."AD_ACCOUNT_ID" AS ad_account_id,
+            a."CURRENCY" AS currency,
             coalesce(a."SPEND_IN_MICRO_DOLLAR", 0)::numeric / 1000000 AS spend,
             coalesce(a."PAID_IMPRESSION", 0)::numeric AS impressions,
             coalesce(a."TOTAL_CLICKTHROUGH", 0)::numeric AS clicks,
@@ -146,6 +149,8 @@ BEGIN
         SELECT
             campaign_id,
             max(campaign_name) AS campaign_name,
+            max(ad_account_id) AS ad_account_id,
+            max(currency) AS currency,
             min(day) AS first_day,
             max(day) AS last_day,
             sum(spend) AS spend,
@@ -167,13 +172,14 @@ BEGIN
     WITH totals AS (
         SELECT
             day,
+            currency,
             count(*) AS campaigns,
             sum(spend) AS spend,
             sum(impressions) AS impressions,
             sum(clicks) AS clicks,
             sum(conversion_value) AS conversion_value
         FROM campaign_daily_performance
-        GROUP BY day
+        GROUP BY day, currency
     )
     SELECT
         *,
