@@ -9,6 +9,7 @@ from pathlib import Path
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
+from tap_pinterest_ads.dates import parse_instant
 from tap_pinterest_ads.sandbox.control import SandboxProcess
 from tap_pinterest_ads.tap import TapPinterestAds
 from tests.conftest import ADS, API_KEY, SEED
@@ -20,7 +21,8 @@ _sandbox = SandboxProcess(
 atexit.register(_sandbox.__exit__, None, None, None)
 # Two weeks behind the sandbox's clock: every stream has rows, the analytics and report streams
 # few days to read (the suite syncs everything twice; their own tests cover long ranges).
-_START = dt.datetime.fromisoformat(_sandbox.state()["now"].replace("Z", "+00:00"))
+_START = parse_instant(_sandbox.state()["now"])
+assert _START is not None
 _START -= dt.timedelta(days=14)
 # The sandbox promotes no product groups or items: their reports are empty there, not broken.
 _EMPTY_IN_SANDBOX = [

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 
+from tap_pinterest_ads.dates import parse_instant
 from tap_pinterest_ads.sandbox.control import SandboxProcess
 from tap_pinterest_ads.sandbox.v5.auth import (
     CLIENT_ID,
@@ -451,9 +452,9 @@ def test_every_answer_is_dated_by_the_sandbox_clock(sb: SandboxProcess) -> None:
     def dates(resp: requests.Response) -> list[dt.datetime]:
         return [email.utils.parsedate_to_datetime(d) for d in resp.raw.headers.getlist("date")]
 
-    start = dt.datetime.fromisoformat(sb.state()["now"].replace("Z", "+00:00"))
+    start = parse_instant(sb.state()["now"])
     assert dates(get(sb, "/ad_accounts")) == [start]  # one Date, the clock's, not the machine's
-    moved = dt.datetime.fromisoformat(sb.advance(days=3)["now"].replace("Z", "+00:00"))
+    moved = parse_instant(sb.advance(days=3)["now"])
     assert moved - start == dt.timedelta(days=3)
     assert dates(get(sb, "/ad_accounts")) == [moved]
     assert dates(get(sb, "/nowhere")) == [moved]  # errors too
