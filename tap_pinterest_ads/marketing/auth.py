@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from typing import Any
 
@@ -49,6 +50,10 @@ def error_fields(response: requests.Response) -> tuple[Any, str]:
 
 
 class PinterestOAuth(OAuthAuthenticator):
+    """One per run, shared by the streams. Partitions are read from several threads: one
+    refresh at a time, so no two of them spend the same refresh token (the second would find
+    it dead)."""
+
     def __init__(self, settings: V5Settings, resources: ApiResources) -> None:
         super().__init__(
             auth_endpoint=f"{settings.api_url}/oauth/token",
@@ -61,6 +66,7 @@ class PinterestOAuth(OAuthAuthenticator):
         # Basic credentials must not follow a redirect to another host either.
         self._session = OriginBoundSession(resources)
         self._renewing = False
+        self._lock = threading.Lock()
         self.tries = 0
         if settings.access_token:
             self.access_token = settings.access_token
@@ -72,6 +78,18 @@ class PinterestOAuth(OAuthAuthenticator):
     @property
     def can_refresh(self) -> bool:
         return bool(self.grant and self.client_id and self.client_secret)
+
+    def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        with self._lock:
+            return super().authenticate_request(request)
+
+    def renewed_since(self, response: requests.Response) -> bool:
+        """A 401 to a token that another request's refusal has renewed, or is renewing: the
+        retry carries the new one, and this refusal says nothing about it."""
+        sent = response.request.headers.get("Authorization") if response.request else None
+        with self._lock:
+            pending = self.last_refreshed is None
+            return self.can_refresh and (pending or sent != f"Bearer {self.access_token}")
 
     def renew_refused(self) -> bool:
         """The API refused the access token (expired, revoked): refresh before the retry,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -76,27 +75,6 @@ class V5AuthError(FatalAPIError):
     """401 (or a 403 outside an ad account): no retry helps; the message says what to do."""
 
 
-class SharedOAuth(PinterestOAuth):
-    """Partitions are read from several threads: one refresh at a time, so no two of them
-    spend the same refresh token (the second would find it dead)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._lock = threading.Lock()
-
-    def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        with self._lock:
-            return super().authenticate_request(request)
-
-    def renewed_since(self, response: requests.Response) -> bool:
-        """A 401 to a token that another request's refusal has renewed, or is renewing: the
-        retry carries the new one, and this refusal says nothing about it."""
-        sent = response.request.headers.get("Authorization") if response.request else None
-        with self._lock:
-            pending = self.last_refreshed is None
-            return self.can_refresh and (pending or sent != f"Bearer {self.access_token}")
-
-
 class V5Family:
     """What every v5 stream of one run shares: settings, pace, ONE authenticator (each refresh
     kills the refresh token the others would hold), the ad accounts and the skipped ones."""
@@ -143,8 +121,8 @@ class V5Family:
         )
 
     @cached_property
-    def authenticator(self) -> SharedOAuth:
-        return SharedOAuth(self.settings, self.resources)
+    def authenticator(self) -> PinterestOAuth:
+        return PinterestOAuth(self.settings, self.resources)
 
     @cached_property
     def readers(self) -> Readers:
@@ -208,7 +186,7 @@ class V5Stream(PinterestHTTPStream[str | None]):
         return self.family.account_contexts() if self.family.enabled() else None
 
     @property
-    def authenticator(self) -> SharedOAuth:
+    def authenticator(self) -> PinterestOAuth:
         return self.family.authenticator
 
     @cached_property
