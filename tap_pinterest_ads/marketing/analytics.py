@@ -8,12 +8,16 @@ streams' bookmarks: an entity's analytics do not depend on when it was last edit
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import itertools
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tap_pinterest_ads.marketing.client import PAGE_SIZE
 from tap_pinterest_ads.marketing.columns import enums
 from tap_pinterest_ads.marketing.metrics import (
     ACCOUNT_FIELDS,
@@ -22,10 +26,10 @@ from tap_pinterest_ads.marketing.metrics import (
     SYNC_WINDOW_DAYS,
     AnalyticsShared,
     AnalyticsStream,
-    chunks,
     record_schema,
     windows,
 )
+from tap_pinterest_ads.marketing.parallel import ReadAhead, ordered
 from tap_pinterest_ads.marketing.reports import (
     REPORT_DAYS_BACK,
     REPORT_STREAMS,
@@ -36,7 +40,7 @@ from tap_pinterest_ads.marketing.reports import (
     async_columns,
     report_schemas,
 )
-from tap_pinterest_ads.marketing.settings import parse_analytics_settings
+from tap_pinterest_ads.marketing.settings import ENTITY_STATUSES, parse_analytics_settings
 
 if TYPE_CHECKING:
     from singer_sdk import Tap
@@ -44,11 +48,15 @@ if TYPE_CHECKING:
 
     from tap_pinterest_ads.marketing.client import V5Family
 
+Read = Callable[[], Iterable[dict[str, Any]]]
+WALK_BATCHES = 40  # id batches listed ahead per ad account: 10,000 ids, whatever their number
+
 
 class DailyAnalyticsStream(AnalyticsStream):
     """One level of `GET …/analytics`: at most 250 ids and 90 days a call. Days older than the
-    sync endpoints keep come from async reports of the same level, which end the day before
-    the sync range starts: no gap and no overlap at the seam."""
+    sync endpoints keep come from async reports of the same level. The calls of an ad account
+    are read `max_parallel_requests` at a time (parallel.ordered) and their rows emitted in
+    the order of the calls: the same records and STATE as one call at a time."""
 
     entity: str | None = None  # the list whose ids go in `id_param`
     id_param: str | None = None
@@ -61,37 +69,93 @@ class DailyAnalyticsStream(AnalyticsStream):
 
     def read(self, context: Context | None) -> Iterable[dict[str, Any]]:
         assert context is not None
-        account = str(context["ad_account_id"])
-        ids: Sequence[str | None] = [None]
+        batches: Iterator[list[str] | None] = iter([None])
         if self.entity is not None:  # first: its answer dates the span
-            ids = self.shared.entity_ids(self, context, self.entity)
+            batches = self.id_batches(context)
+            batches = itertools.chain(list(itertools.islice(batches, 1)), batches)
         start, end = self.span(context, REPORT_DAYS_BACK)
         seam = end - dt.timedelta(days=SYNC_DAYS_BACK)
+        reads: list[Read] = []
         if start < seam:
-            settings = self.shared.settings
-            specs = [
-                ReportSpec(
-                    self.level, first, last, "DAY", self.report_columns, (), settings.attribution
-                )
-                for first, last in windows(start, seam - dt.timedelta(days=1), REPORT_WINDOW_DAYS)
-            ]
-            for key, row in ReportRunner(self, context).rows(specs):
-                yield self.shape({self.id_column: key, **row}, account)
+            reads.append(functools.partial(self.history, context, start, seam))
             start = seam
-        path = self.path.format(ad_account_id=account)
-        for first, last in windows(start, end, SYNC_WINDOW_DAYS):
-            for batch in chunks(ids, MAX_IDS):  # type: ignore[arg-type]
-                params = {
-                    "start_date": first.isoformat(),
-                    "end_date": last.isoformat(),
-                    "granularity": "DAY",
-                    "columns": ",".join(self.columns),
-                    **self.shared.settings.attribution.query(),
-                }
-                if self.id_param is not None:
-                    params[self.id_param] = ",".join(str(i) for i in batch)
-                for row in self.call(context, path, params) or ():
-                    yield self.shape(row, account)
+        # Batch after batch as the ids come in (the sync range is one 90-day window).
+        sync = list(windows(start, end, SYNC_WINDOW_DAYS))
+        calls: Iterator[Read] = itertools.chain(
+            reads,
+            (
+                functools.partial(self.analytics, context, batch, first, last)
+                for batch in batches
+                for first, last in sync
+            ),
+        )
+        parallel = self.family.settings.max_parallel_requests
+        if parallel > 1:
+            yield from ordered(self.family.readers, calls, parallel)
+        else:
+            for call in calls:
+                yield from call()
+
+    def id_batches(self, context: Context) -> Iterator[list[str] | None]:
+        """Every id of the entity in the account in every status, not only those the entity
+        streams emit (edited since their bookmark, chosen statuses), MAX_IDS at a time as the
+        pages come in: listed ahead for the next ad accounts while this one's are read."""
+        if self.family.settings.max_parallel_requests > 1:
+            return self.walks.rows(context, self.upcoming())
+        return self.list_ids(context)
+
+    @cached_property
+    def walks(self) -> ReadAhead:
+        self.requests_session  # noqa: B018 (made here, not by two workers at once)
+        ahead = self.family.settings.max_parallel_requests
+        return ReadAhead(self.family.readers, self.list_ids, ahead, size=WALK_BATCHES)
+
+    def list_ids(self, context: Context) -> Iterator[list[str] | None]:
+        account = context["ad_account_id"]
+        params: dict[str, Any] = {"page_size": PAGE_SIZE, "entity_statuses": ENTITY_STATUSES}
+        batch: list[str] = []
+        while True:
+            body = self.call(context, f"/ad_accounts/{account}/{self.entity}", params, paced=False)
+            batch += [str(item["id"]) for item in body.get("items") or ()]
+            while len(batch) >= MAX_IDS:
+                yield batch[:MAX_IDS]
+                batch = batch[MAX_IDS:]
+            if not body.get("bookmark"):
+                break
+            params = {**params, "bookmark": body["bookmark"]}
+        if batch:
+            yield batch
+
+    def history(self, context: Context, start: dt.date, seam: dt.date) -> Iterator[dict[str, Any]]:
+        """Days before `seam`, older than the sync endpoints keep: from async reports, which
+        end the day before the sync range starts (no gap, no overlap at the seam)."""
+        settings = self.shared.settings
+        specs = [
+            ReportSpec(
+                self.level, first, last, "DAY", self.report_columns, (), settings.attribution
+            )
+            for first, last in windows(start, seam - dt.timedelta(days=1), REPORT_WINDOW_DAYS)
+        ]
+        account = str(context["ad_account_id"])
+        for key, row in ReportRunner(self, context).rows(specs):
+            yield self.shape({self.id_column: key, **row}, account)
+
+    def analytics(
+        self, context: Context, batch: list[str] | None, first: dt.date, last: dt.date
+    ) -> Iterator[dict[str, Any]]:
+        """One call: the days first..last of a batch of ids (or of the account)."""
+        account = str(context["ad_account_id"])
+        params = {
+            "start_date": first.isoformat(),
+            "end_date": last.isoformat(),
+            "granularity": "DAY",
+            "columns": ",".join(self.columns),
+            **self.shared.settings.attribution.query(),
+        }
+        if self.id_param is not None and batch is not None:
+            params[self.id_param] = ",".join(batch)
+        for row in self.call(context, self.path.format(ad_account_id=account), params) or ():
+            yield self.shape(row, account)
 
     @property
     def report_columns(self) -> tuple[str, ...]:

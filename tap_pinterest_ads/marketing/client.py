@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -126,8 +127,13 @@ class V5Family:
 
     @cached_property
     def readers(self) -> Readers:
-        # The main thread reads too (what no worker has reached): at most the setting in flight.
-        return Readers(self.settings.max_parallel_requests - 1)
+        # Twice the requests allowed: a worker may wait on a full buffer (an ad account read
+        # ahead) while others read; `slots` keeps the requests in flight to the setting.
+        return Readers(2 * self.settings.max_parallel_requests)
+
+    @cached_property
+    def slots(self) -> threading.BoundedSemaphore:
+        return threading.BoundedSemaphore(self.settings.max_parallel_requests)
 
     def accounts(self) -> list[dict[str, Any]]:
         if self._accounts is None:
@@ -205,6 +211,12 @@ class V5Stream(PinterestHTTPStream[str | None]):
     def selected(self, value: bool | None) -> None:
         PinterestHTTPStream.selected.fset(self, value)  # type: ignore[attr-defined]
 
+    def _request(
+        self, prepared_request: requests.PreparedRequest, context: Context | None
+    ) -> requests.Response:
+        with self.family.slots:  # whichever thread asks: at most max_parallel_requests at once
+            return super()._request(prepared_request, context)
+
     def get_new_paginator(self) -> BookmarkPaginator:
         return BookmarkPaginator("$.bookmark")
 
@@ -246,7 +258,9 @@ class V5Stream(PinterestHTTPStream[str | None]):
     @cached_property
     def ahead(self) -> ReadAhead:
         self.requests_session  # noqa: B018 (made here, not by two workers at once)
-        return ReadAhead(self.family.readers, self.read)
+        # The next contexts, as many as can be in flight besides the one being emitted.
+        window = 2 * (self.family.settings.max_parallel_requests - 1)
+        return ReadAhead(self.family.readers, self.read, window)
 
     def upcoming(self) -> list[dict[str, Any]]:
         """Hook: the contexts the SDK will ask for, in its order (those known so far)."""

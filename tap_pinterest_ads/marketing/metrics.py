@@ -18,9 +18,9 @@ import requests
 
 from tap_pinterest_ads.client import PinterestHTTPStream, json_body
 from tap_pinterest_ads.dates import UTC, parse_day
-from tap_pinterest_ads.marketing.client import PAGE_SIZE, V5Family, V5Stream
+from tap_pinterest_ads.marketing.client import V5Family, V5Stream
 from tap_pinterest_ads.marketing.columns import column_schema, is_integer
-from tap_pinterest_ads.marketing.settings import ENTITY_STATUSES, AnalyticsSettings
+from tap_pinterest_ads.marketing.settings import AnalyticsSettings
 from tap_pinterest_ads.resources import Pacer
 from tap_pinterest_ads.schema_files import load_schema
 
@@ -67,11 +67,6 @@ def windows(start: dt.date, end: dt.date, days: int) -> Iterator[tuple[dt.date, 
         start = last + dt.timedelta(days=1)
 
 
-def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for first in range(0, len(items), size):
-        yield items[first : first + size]
-
-
 def record_schema(
     keys: Sequence[str], extras: dict[str, Any], columns: Iterable[str]
 ) -> dict[str, Any]:
@@ -91,14 +86,13 @@ def narrowed(schema: dict[str, Any], keep: Iterable[str]) -> dict[str, Any]:
 
 
 class AnalyticsShared:
-    """What the analytics and report streams of one run share: their settings, the entity ids
-    of each ad account (listed once), and the ads_analytics pace."""
+    """What the analytics and report streams of one run share: their settings and the
+    ads_analytics pace."""
 
     def __init__(self, family: V5Family, settings: AnalyticsSettings) -> None:
         self.family = family
         self.settings = settings
         self.pacer = Pacer(ANALYTICS_PER_MINUTE)
-        self.ids: dict[tuple[str, str], list[str]] = {}
         self.clamped: set[str] = set()
         self.today: dt.date | None = None  # the API's date, from its last answer
 
@@ -114,22 +108,6 @@ class AnalyticsShared:
         found = next((a for a in self.family.accounts() if str(a["id"]) == account), None)
         return found.get("currency") if found else None
 
-    def entity_ids(self, stream: AnalyticsStream, context: Context, entity: str) -> list[str]:
-        """Every id of `entity` (campaigns, ad_groups, ads) in the account in every status, not
-        only those the entity streams emit (edited since their bookmark, chosen statuses)."""
-        account = str(context["ad_account_id"])
-        if (account, entity) not in self.ids:
-            found: list[str] = []
-            params: dict[str, Any] = {"page_size": PAGE_SIZE, "entity_statuses": ENTITY_STATUSES}
-            while True:
-                body = stream.call(context, f"/ad_accounts/{account}/{entity}", params, paced=False)
-                found += [str(item["id"]) for item in body.get("items") or ()]
-                if not body.get("bookmark"):
-                    break
-                params = {**params, "bookmark": body["bookmark"]}
-            self.ids[account, entity] = found
-        return self.ids[account, entity]
-
 
 class AnalyticsStream(V5Stream):
     """Rows keyed by `key_fields`, incremental on DATE per ad account."""
@@ -140,7 +118,9 @@ class AnalyticsStream(V5Stream):
     extras: dict[str, Any] = ACCOUNT_FIELDS
     # A lookback re-reads days behind the bookmark: rows arrive out of DATE order.
     is_sorted = False
-    concurrent_partitions = False  # `span` reads the partition's STATE: main thread only
+    # `span` reads the partition's STATE, which the SDK writes in the main thread: partitions
+    # are read there in turn (a daily stream reads its requests ahead within one).
+    concurrent_partitions = False
 
     def __init__(
         self,

@@ -8,6 +8,11 @@ only once the SDK has emitted all its rows, so a killed run resumes from what wa
 never from what was only read ahead. The buffers are bounded (a few pages, a few contexts
 ahead), so memory does not grow with the data; the requests keep the shared pace
 (`Pacer`/`HeaderPacer` are thread-safe).
+
+Within one context, `ordered` reads independent requests (the analytics calls of an ad
+account, 250 ids each) the same way: a few ahead, their rows handed over in request order.
+The workers outnumber the requests allowed in flight (some wait on a full buffer); the
+family's request slots (`V5Family.slots`) keep that number.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import functools
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -24,7 +30,7 @@ _POLL_SECONDS = 0.2
 
 
 Context = Mapping[str, Any]
-Read = Callable[[Context], Iterable[dict[str, Any]]]
+Read = Callable[[Context], Iterable[Any]]
 
 
 def _key(context: Context) -> tuple[Any, ...]:
@@ -35,9 +41,9 @@ class Feed:
     """One context's rows, read ahead by a worker; `rows` hands them over in order, and
     re-raises in the caller's thread what the read raised (a 403 for one account, say)."""
 
-    def __init__(self, read: Callable[[], Iterable[dict[str, Any]]]) -> None:
+    def __init__(self, read: Callable[[], Iterable[Any]], size: int = BUFFER_ROWS) -> None:
         self.read = read
-        self.buffer: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=BUFFER_ROWS)
+        self.buffer: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=size)
         self.cancelled = threading.Event()
         self._claim = threading.Lock()
 
@@ -63,7 +69,7 @@ class Feed:
                 continue
         return False
 
-    def rows(self) -> Iterator[dict[str, Any]]:
+    def rows(self) -> Iterator[Any]:
         if self.claim():  # no worker has reached it: read it here rather than wait for one
             yield from self.read()
             return
@@ -87,14 +93,14 @@ class Readers:
         self._started = False
         self._lock = threading.Lock()
 
-    def start(self, read: Callable[[], Iterable[dict[str, Any]]]) -> Feed:
+    def start(self, read: Callable[[], Iterable[Any]], size: int = BUFFER_ROWS) -> Feed:
         with self._lock:
             if not self._started:
                 self._started = True
                 for number in range(self.workers):
                     name = f"v5-reader-{number}"
                     threading.Thread(target=self._work, name=name, daemon=True).start()
-        feed = Feed(read)
+        feed = Feed(read, size)
         self.jobs.put(feed)
         return feed
 
@@ -110,14 +116,15 @@ class ReadAhead:
     at most `window` started and not yet taken (memory stays bounded however many there are).
     A context the SDK asks for that was not foreseen is read as usual, in the caller's thread."""
 
-    def __init__(self, readers: Readers, read: Read) -> None:
+    def __init__(self, readers: Readers, read: Read, window: int, size: int = BUFFER_ROWS) -> None:
         self.readers = readers
         self.read = read
-        self.window = 2 * readers.workers
+        self.window = window
+        self.size = size
         self.feeds: dict[tuple[Any, ...], Feed] = {}
         self.pending: list[dict[str, Any]] = []
 
-    def rows(self, context: Context, upcoming: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def rows(self, context: Context, upcoming: list[dict[str, Any]]) -> Iterator[Any]:
         key = _key(context)
         if key not in self.feeds:
             self.cancel()
@@ -139,9 +146,31 @@ class ReadAhead:
     def _top_up(self) -> None:
         while self.pending and len(self.feeds) < self.window:
             context = self.pending.pop(0)
-            self.feeds[_key(context)] = self.readers.start(functools.partial(self.read, context))
+            read = functools.partial(self.read, context)
+            self.feeds[_key(context)] = self.readers.start(read, self.size)
 
     def cancel(self) -> None:
         for feed in self.feeds.values():
             feed.cancelled.set()
         self.feeds, self.pending = {}, []
+
+
+def ordered(
+    readers: Readers, reads: Iterable[Callable[[], Iterable[Any]]], window: int
+) -> Iterator[Any]:
+    """The rows of each read in turn, the next `window - 1` reads started meanwhile. `reads` is
+    drawn lazily (it may itself wait on the API), and everything started stops when the
+    caller does (an error, or the SDK stopping early)."""
+    pending = iter(reads)
+    started: deque[Feed] = deque()
+    try:
+        while True:
+            while len(started) < window and (read := next(pending, None)) is not None:
+                started.append(readers.start(read))
+            if not started:
+                return
+            yield from started[0].rows()
+            started.popleft()
+    finally:
+        for feed in started:
+            feed.cancelled.set()

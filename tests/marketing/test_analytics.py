@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 import requests
 
 from tap_pinterest_ads.sandbox.control import SandboxProcess
-from tests.tapio import TapRun, catalog_selecting, run_tap
+from tests.tapio import TapRun, catalog_selecting, parse_messages, run_tap, write_inputs
 
 CLIENT_SECRET = "sandbox-secret"  # the sandbox's documented test credentials
 FIRST_REFRESH = "sandbox-refresh-0"
@@ -284,3 +286,70 @@ def test_the_catalog_holds_the_configured_columns_and_keys(
     top = next(m["metadata"] for m in entry["metadata"] if m["breadcrumb"] == [])
     assert top["table-key-properties"] == ["CAMPAIGN_ID", "DATE"]
     assert json.dumps(top).count("DATE") >= 2  # key and replication key
+
+
+def without_times(run: TapRun) -> list[dict[str, Any]]:
+    return [{k: v for k, v in m.items() if k != "time_extracted"} for m in run.messages]
+
+
+@pytest.fixture(scope="module")
+def serial(
+    sandbox: SandboxProcess, settings: Callable[..., dict[str, Any]], tmp_path_factory: Any
+) -> dict[str, Any]:
+    """Every readable ad account, one request at a time: what a parallel run must emit too.
+    Last in the module (nothing after it moves the sandbox clock)."""
+    tmp = tmp_path_factory.mktemp("serial")
+    start = (utc_today() - dt.timedelta(days=10)).isoformat()
+    config = settings(start_date=start, analytics_lookback_days=LOOKBACK)
+    catalog = catalog_selecting(tmp, config, STREAMS)
+    run = ok(run_tap(tmp, {**config, "max_parallel_requests": 1}, catalog=catalog))
+    accounts = list(dict.fromkeys(r["AD_ACCOUNT_ID"] for r in run.records("ad_group_analytics")))
+    assert len(accounts) > 1
+    return {"config": config, "catalog": catalog, "run": run, "accounts": accounts}
+
+
+def test_parallel_calls_emit_the_records_and_state_of_one_call_at_a_time(
+    sandbox: SandboxProcess, serial: dict[str, Any], tmp_path: Path
+) -> None:
+    # The first account's first ad-group call answers late: its other calls, and the next
+    # account's, are answered meanwhile, yet come out after it, as from one call at a time.
+    late = f"/v5/ad_accounts/{serial['accounts'][0]}/ad_groups/analytics"
+    sandbox.v5_clear_requests()
+    sandbox.add_faults({"kind": "timeout", "seconds": 2, "family": "v5", "path": late})
+    run = ok(run_tap(tmp_path, serial["config"], catalog=serial["catalog"]))
+    calls = [e for e in sandbox.v5_requests() if e["path"].endswith("/ad_groups/analytics")]
+    assert calls[0]["fault"] is None, calls[0]  # answered before the late one
+    assert without_times(run) == without_times(serial["run"])
+
+
+def test_a_killed_parallel_run_resumes_from_its_state_without_losing_rows(
+    sandbox: SandboxProcess, serial: dict[str, Any], tmp_path: Path
+) -> None:
+    # The second account's first ad-group call answers late: the run is killed while the
+    # calls after it are read ahead and not yet emitted.
+    late = f"/v5/ad_accounts/{serial['accounts'][1]}/ad_groups/analytics"
+    sandbox.add_faults({"kind": "timeout", "seconds": 3, "family": "v5", "path": late})
+    args = write_inputs(tmp_path / "killed", serial["config"], None, serial["catalog"])
+    with subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as tap:
+        assert tap.stdout is not None
+        lines = []
+        for line in tap.stdout:
+            lines.append(line)
+            if '"stream":"ad_group_analytics"' in line and '"type":"RECORD"' in line:
+                break
+        time.sleep(1)
+        tap.kill()
+        lines += tap.stdout.read().splitlines()
+    killed = TapRun(tap.returncode, "", "", parse_messages(lines))
+    assert tap.returncode != 0 and killed.states
+    expected = serial["run"]
+    assert len(killed.records("ad_group_analytics")) < len(expected.records("ad_group_analytics"))
+    resumed = ok(
+        run_tap(tmp_path / "resumed", serial["config"], killed.states[-1], serial["catalog"])
+    )
+    for stream in STREAMS:
+        got = {key(stream, r) for run in (killed, resumed) for r in run.records(stream)}
+        assert got == {key(stream, r) for r in expected.records(stream)}, stream
+    assert resumed.final_state == expected.final_state
