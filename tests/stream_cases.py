@@ -13,7 +13,11 @@ from tap_pinterest_ads.dates import parse_instant
 from tap_pinterest_ads.marketing.metrics import SYNC_DAYS_BACK
 from tap_pinterest_ads.sandbox.control import SandboxProcess
 from tap_pinterest_ads.sandbox.data import DEFAULT_START, AdUniverse
+from tap_pinterest_ads.sandbox.v5 import analytics as sandbox_analytics
+from tap_pinterest_ads.sandbox.v5 import metrics as sandbox_metrics
+from tap_pinterest_ads.sandbox.v5 import reports as sandbox_reports
 from tap_pinterest_ads.sandbox.v5.auth import CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH_TOKEN
+from tap_pinterest_ads.sandbox.v5.data import Size, V5Universe
 from tap_pinterest_ads.tap import SETTINGS
 
 EXTRACTOR = "tap-pinterest-ads"
@@ -278,23 +282,32 @@ def analytics_truth(level: str) -> Callable[[SandboxProcess, str], list[Row]]:
 
     def rows(sandbox: SandboxProcess, account: str) -> list[Row]:
         first = DEFAULT_START.date() - dt.timedelta(days=SYNC_DAYS_BACK)
-        today = dt.date.fromisoformat(sandbox.v5_state()["now"][:10])
-        params = {
-            "ad_account_id": account,
-            "start_date": first.isoformat(),
-            "end_date": today.isoformat(),
-            "columns": "SPEND_IN_MICRO_DOLLAR",
-            "granularity": "DAY",
-        }
-        response = requests.get(
-            f"{sandbox.url}/_sandbox/v5/analytics/{level}", params=params, timeout=60
-        )
-        response.raise_for_status()
-        return [
-            {**row, "DATE": dt.date.fromisoformat(row["DATE"])} for row in response.json()["rows"]
-        ]
+        return analytics_rows(sandbox, level, account, first, ("SPEND_IN_MICRO_DOLLAR",))
 
     return rows
+
+
+def sandbox_day(sandbox: SandboxProcess) -> dt.date:
+    return dt.date.fromisoformat(sandbox.v5_state()["now"][:10])
+
+
+def analytics_rows(
+    sandbox: SandboxProcess, level: str, account: str, first: dt.date, columns: Sequence[str]
+) -> list[Row]:
+    """Daily rows of every object of the level from `first` to the sandbox's day now, as its
+    analytics truth route computes them (DATE as a date)."""
+    params = {
+        "ad_account_id": account,
+        "start_date": first.isoformat(),
+        "end_date": sandbox_day(sandbox).isoformat(),
+        "columns": ",".join(columns),
+        "granularity": "DAY",
+    }
+    response = requests.get(
+        f"{sandbox.url}/_sandbox/v5/analytics/{level}", params=params, timeout=60
+    )
+    response.raise_for_status()
+    return [{**row, "DATE": dt.date.fromisoformat(row["DATE"])} for row in response.json()["rows"]]
 
 
 ENTITY_TYPES = {
@@ -460,5 +473,206 @@ V5_STREAMS = [
         tracked=("SPEND_IN_MICRO_DOLLAR",),
         changes_daily=True,
         truth=analytics_truth("CAMPAIGN"),
+    ),
+]
+
+
+# -- v5 analytics and report streams through three reruns ---------------------------------------
+# A sized v5 universe keeps three `meltano run`s of every analytics and report stream to seconds:
+# three owned ad accounts in USD, GBP and EUR, each with 10 campaigns and 20 ads at the start.
+V5_SIZE = Size(accounts=3, campaigns=10, ads=20)
+SIZED_V5: dict[str, Any] = {
+    "v5_accounts": V5_SIZE.accounts,
+    "v5_campaigns": V5_SIZE.campaigns,
+    "v5_ads": V5_SIZE.ads,
+}
+# Report jobs FINISHED at their first poll: the lifecycle is tested in tests/marketing.
+# Seed 11: conversions in the last 30 days at every level, so reruns see late ones arrive.
+ANALYTICS_SANDBOX: dict[str, Any] = {
+    **SANDBOX_OPTIONS,
+    **SIZED_V5,
+    "seed": 11,
+    "v5_report_polls": 0,
+}
+# start_date this many days before the first run: older than the sync endpoints keep (90 days),
+# so the daily streams take their oldest days from reports.
+HISTORY_DAYS = 120
+# Days the sandbox clock moves before each run: conversions keep arriving for past days.
+CLOCK_STEPS = (0, 1, 3)
+# Money: integer micro-units of the account's currency (CPC_IN_MICRO_DOLLAR is a ratio).
+MONEY = (
+    "SPEND_IN_MICRO_DOLLAR",
+    "TOTAL_CHECKOUT_VALUE_IN_MICRO_DOLLAR",
+    "TOTAL_CLICK_CHECKOUT_VALUE_IN_MICRO_DOLLAR",
+)
+ANALYTICS_COLUMNS = (
+    *MONEY,
+    "PAID_IMPRESSION",
+    "TOTAL_CLICKTHROUGH",
+    "TOTAL_CHECKOUT",
+    "CTR",
+    "CPC_IN_MICRO_DOLLAR",
+)
+TARGETING_TYPES = ("GENDER",)
+CUSTOM_REPORT: dict[str, Any] = {
+    "name": "Weekly ad groups",
+    "level": "AD_GROUP_TARGETING",
+    "granularity": "WEEK",
+    "columns": ["SPEND_IN_MICRO_DOLLAR", "TOTAL_CHECKOUT_VALUE_IN_MICRO_DOLLAR"],
+    "targeting_types": ["APPTYPE"],
+    "click_window_days": 7,
+}
+
+
+class V5Replica:
+    """The sandbox's sized v5 universe rebuilt in this process from the same seed, size and clock
+    steps, for what no control route serves: report files and organic numbers over any range,
+    computed by the sandbox's own functions."""
+
+    def __init__(self) -> None:
+        self.seed: int = ANALYTICS_SANDBOX["seed"]
+        self.universe = V5Universe(self.seed, int(DEFAULT_START.timestamp()), V5_SIZE)
+
+    def follow(self, sandbox: SandboxProcess) -> None:
+        """To the sandbox's clock, in one step as its own advance (call after each advance)."""
+        now = parse_instant(sandbox.v5_state()["now"])
+        assert now is not None
+        self.universe.advance(int(now.timestamp()))
+
+    @property
+    def today(self) -> dt.date:
+        return dt.date.fromordinal(sandbox_metrics.day_of(self.universe.now))
+
+    @property
+    def accounts(self) -> list[Row]:
+        return [account.row for account in self.universe.accounts]
+
+    def report(self, account: Row, spec: Mapping[str, Any], first: dt.date) -> list[Row]:
+        """The rows of a report job (`spec`: level, granularity, columns, targeting_types,
+        windows) from `first` to today, ids as strings, DATE as a date."""
+        tree = sandbox_analytics.Tree.build(self.seed, account, self.universe.tables[account["id"]])
+        body = {"start_date": first.isoformat(), "end_date": self.today.isoformat(), **spec}
+        request = sandbox_reports.parse(body, self.today.toordinal(), "date_and_hour")
+        switches = {"report_targeting_columns": "upper", "report_id_types": "string"}
+        return [
+            {**row, "DATE": dt.date.fromisoformat(row["DATE"])}
+            for entity in sandbox_reports.entities(tree, request)
+            for row in sandbox_reports.report_rows(request, entity, switches)
+        ]
+
+    def organic(self, first: dt.date) -> list[Row]:
+        """`GET /user_account/analytics` as of today for every day from `first` (unlike the
+        endpoint, any distance back): yesterday's numbers are PROCESSING, older ones READY."""
+        today = self.today.toordinal()
+        metrics = (*sandbox_analytics.ORGANIC_METRICS, *sandbox_analytics.ORGANIC_RATES)
+        return [
+            {
+                "DATE": dt.date.fromordinal(day),
+                "DATA_STATUS": "READY" if day < today - 1 else "PROCESSING",
+                **sandbox_analytics.organic_metrics(
+                    sandbox_analytics.organic_day(self.seed, day), metrics
+                ),
+            }
+            for day in range(first.toordinal(), today)
+        ]
+
+
+@dataclass(frozen=True)
+class Synced:
+    """What the runs cover: start_date, and the sandbox's day at the first run."""
+
+    start: dt.date
+    first_run: dt.date
+
+
+def of_account(rows: Sequence[Row], account: Row) -> list[Row]:
+    """Ads analytics rows as the tap emits them: the ad account and its currency beside."""
+    extra = {"AD_ACCOUNT_ID": account["id"], "CURRENCY": account["currency"]}
+    return [{**row, **extra} for row in rows]
+
+
+@dataclass(frozen=True)
+class AnalyticsCase:
+    stream: str
+    key: tuple[str, ...]
+    # Every row the table must hold after a run, for every ad account, from the sandbox.
+    truth: Callable[[SandboxProcess, V5Replica, Synced], list[Row]]
+    # The sync endpoint's level of a daily ads stream (its oldest days come from reports).
+    level: str | None = None
+    late: bool = True  # late conversions change past days' rows
+
+
+def daily_case(stream: str, level: str, id_column: str) -> AnalyticsCase:
+    def truth(sandbox: SandboxProcess, replica: V5Replica, synced: Synced) -> list[Row]:
+        return [
+            row
+            for account in replica.accounts
+            for row in of_account(
+                analytics_rows(sandbox, level, account["id"], synced.start, ANALYTICS_COLUMNS),
+                account,
+            )
+        ]
+
+    return AnalyticsCase(stream, (id_column, "DATE"), truth, level=level)
+
+
+def report_case(
+    stream: str, spec: Mapping[str, Any], id_column: str, first: Callable[[dt.date], dt.date]
+) -> AnalyticsCase:
+    """`first`: the first day the report streams ask for, from start_date."""
+    targeting = ("TARGETING_TYPE", "TARGETING_VALUE") if "targeting_types" in spec else ()
+
+    def truth(sandbox: SandboxProcess, replica: V5Replica, synced: Synced) -> list[Row]:
+        return [
+            row
+            for account in replica.accounts
+            for row in of_account(replica.report(account, spec, first(synced.start)), account)
+        ]
+
+    return AnalyticsCase(stream, ("AD_ACCOUNT_ID", id_column, "DATE", *targeting), truth)
+
+
+def organic_truth(sandbox: SandboxProcess, replica: V5Replica, synced: Synced) -> list[Row]:
+    """From the first run's oldest day (90 days back at most, no reports) to yesterday."""
+    (user,) = sandbox.v5_truth("user_account")
+    first = synced.first_run - dt.timedelta(days=SYNC_DAYS_BACK)
+    return [{**row, "USER_ACCOUNT_ID": user["id"]} for row in replica.organic(first)]
+
+
+def whole_weeks(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+# A plain report at two levels (one keyed by keyword), a targeting one (keyed by the targeting
+# type and value too) and a custom one: each report stream costs a report job per account and
+# run, and all share one code path. The product_* reports would be empty (the sandbox's
+# catalogs deliver nothing). Stream: (level, the id column of its key).
+REPORTS = {
+    "campaign_analytics_report": ("CAMPAIGN", "CAMPAIGN_ID"),
+    "keyword_report": ("KEYWORD", "KEYWORD_ID"),
+    "pin_promotion_targeting_report": ("PIN_PROMOTION_TARGETING", "PIN_PROMOTION_ID"),
+}
+
+
+def report_spec(level: str) -> dict[str, Any]:
+    spec = {"level": level, "granularity": "DAY", "columns": list(ANALYTICS_COLUMNS)}
+    return spec | ({"targeting_types": list(TARGETING_TYPES)} if "TARGETING" in level else {})
+
+
+ANALYTICS_CASES = [
+    daily_case("ad_account_analytics", "AD_ACCOUNT", "AD_ACCOUNT_ID"),
+    daily_case("campaign_analytics", "CAMPAIGN", "CAMPAIGN_ID"),
+    daily_case("ad_group_analytics", "AD_GROUP", "AD_GROUP_ID"),
+    daily_case("ad_analytics", "AD", "AD_ID"),
+    AnalyticsCase("user_account_analytics", ("USER_ACCOUNT_ID", "DATE"), organic_truth, late=False),
+    *(
+        report_case(stream, report_spec(level), id_column, lambda day: day)
+        for stream, (level, id_column) in REPORTS.items()
+    ),
+    report_case(
+        "custom_weekly_ad_groups",
+        {k: v for k, v in CUSTOM_REPORT.items() if k != "name"},
+        "AD_GROUP_ID",
+        whole_weeks,  # the tap asks for whole weeks: a cut week would be a partial row
     ),
 ]

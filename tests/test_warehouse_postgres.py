@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
+import itertools
+import math
 import os
+import re
 import signal
 import subprocess
 import time
@@ -19,19 +23,35 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from tap_pinterest_ads.dates import parse_instant
+from tap_pinterest_ads.marketing.metrics import SYNC_DAYS_BACK
 from tap_pinterest_ads.sandbox.control import SandboxProcess
 from tests.meltano_harness import Meltano, state_id
 from tests.pg import PgDatabase
 from tests.stream_cases import (
+    ANALYTICS_CASES,
+    ANALYTICS_COLUMNS,
+    ANALYTICS_SANDBOX,
+    CLOCK_STEPS,
+    CUSTOM_REPORT,
     EXTRACTOR,
+    HISTORY_DAYS,
     LOOKBACK_DAYS,
+    MONEY,
     PAGE_SIZE,
     STREAMS,
+    TARGETING_TYPES,
     V5_STREAMS,
+    AnalyticsCase,
+    Row,
     StreamCase,
+    Synced,
     V5Case,
+    V5Replica,
+    analytics_rows,
     fresh_sandbox,
     incremental_pages,
+    report_spec,
+    sandbox_day,
     v5_account,
     with_v5,
 )
@@ -453,3 +473,188 @@ def test_v5_second_run_upserts_what_changed(v5_case: V5Case, v5_runs: TwoRuns) -
         assert rewritten < served.keys()
     else:
         assert rewritten == served.keys()
+
+
+# -- v5 analytics and report streams: three reruns with the lookback ----------------------------
+@dataclass
+class AnalyticsRun:
+    """After one run: the sandbox's day, each table's rows as the sandbox holds them now (by the
+    case's key) and as loaded, and the v5 requests the run made."""
+
+    today: dt.date
+    truth: dict[str, dict[Key, Row]]
+    loaded: dict[str, Snapshot]
+    requests: list[dict[str, Any]]
+
+
+@dataclass
+class AnalyticsRuns:
+    pipeline: Pipeline
+    synced: Synced
+    runs: list[AnalyticsRun]
+
+
+def analytics_env(
+    pipeline: Pipeline, api: SandboxProcess, store: Path, start: dt.date
+) -> dict[str, Any]:
+    """Every analytics and report stream of the three accounts; the lookback is the default."""
+    return {
+        **with_v5(pipeline.env(api), api, str(store)),
+        "TAP_PINTEREST_ADS__SELECT": [f"{case.stream}.*" for case in ANALYTICS_CASES],
+        "TAP_PINTEREST_ADS_AD_ACCOUNT_IDS": api.v5_state()["ad_accounts"],
+        "TAP_PINTEREST_ADS_START_DATE": start.isoformat(),
+        "TAP_PINTEREST_ADS_ANALYTICS_COLUMNS": list(ANALYTICS_COLUMNS),
+        "TAP_PINTEREST_ADS_REPORT_TARGETING_TYPES": list(TARGETING_TYPES),
+        "TAP_PINTEREST_ADS_CUSTOM_REPORTS": [CUSTOM_REPORT],
+    }
+
+
+def assert_replica_is_the_sandbox(api: SandboxProcess, replica: V5Replica, start: dt.date) -> None:
+    """The replica's ad account report equals the sandbox's own sync truth, day by day."""
+    account = replica.accounts[0]
+    report = replica.report(account, report_spec("ADVERTISER"), start)
+    served = analytics_rows(api, "AD_ACCOUNT", account["id"], start, ANALYTICS_COLUMNS)
+    assert report and [r.pop("ADVERTISER_ID") for r in report] == [
+        r.pop("AD_ACCOUNT_ID") for r in served
+    ]
+    assert report == served
+
+
+def analytics_run(
+    pipeline: Pipeline, api: SandboxProcess, replica: V5Replica, synced: Synced, store: Path
+) -> AnalyticsRun:
+    api.v5_clear_requests()
+    env = analytics_env(pipeline, api, store, synced.start)
+    pipeline.meltano.run(EXTRACTOR, LOADER, state_suffix=pipeline.suffix, env=env)
+    truth = {
+        case.stream: {
+            tuple(row[k] for k in case.key): row for row in case.truth(api, replica, synced)
+        }
+        for case in ANALYTICS_CASES
+    }
+    loaded = {case.stream: pipeline.snapshot(case.stream, case.key) for case in ANALYTICS_CASES}
+    return AnalyticsRun(sandbox_day(api), truth, loaded, api.v5_requests())
+
+
+@pytest.fixture(scope="module")
+def analytics_runs(
+    installed: Any, postgres: PgDatabase, tmp_path_factory: pytest.TempPathFactory
+) -> AnalyticsRuns:
+    """One pipeline, three runs: the sandbox clock moves CLOCK_STEPS days before each."""
+    store = tmp_path_factory.mktemp("analytics") / "pinterest-refresh-token.json"
+    pipeline = Pipeline(installed(LOADER), postgres, STREAMS[0], "analytics")
+    replica = V5Replica()
+    runs: list[AnalyticsRun] = []
+    with SandboxProcess(**ANALYTICS_SANDBOX) as api:
+        first_run = sandbox_day(api)
+        synced = Synced(first_run - dt.timedelta(days=HISTORY_DAYS), first_run)
+        for days in CLOCK_STEPS:
+            if days:
+                api.advance(days=days)
+                replica.follow(api)
+            assert_replica_is_the_sandbox(api, replica, synced.start)
+            runs.append(analytics_run(pipeline, api, replica, synced, store))
+    return AnalyticsRuns(pipeline, synced, runs)
+
+
+@pytest.fixture(scope="module", params=ANALYTICS_CASES, ids=lambda case: case.stream)
+def analytics_case(request: pytest.FixtureRequest) -> AnalyticsCase:
+    return request.param
+
+
+def mismatches(loaded: dict[Key, Row], truth: dict[Key, Row]) -> list[tuple[Any, ...]]:
+    """(key, column, loaded, expected) where a loaded row differs from the sandbox's: whole
+    numbers exactly, ratios to 12 digits; a column the sandbox leaves out must be null."""
+    found = []
+    for key, row in loaded.items():
+        expected = truth.get(key, {})
+        for column, value in row.items():
+            want = expected.get(column)
+            if isinstance(want, float) and value is not None:
+                same = math.isclose(float(value), want, rel_tol=1e-12)
+            else:
+                same = value == want and type(value) is not float
+            if not same:
+                found.append((key, column, value, want))
+    return found
+
+
+def test_analytics_tables_are_keyed_and_keep_money_whole(
+    analytics_case: AnalyticsCase, analytics_runs: AnalyticsRuns
+) -> None:
+    pipeline, stream = analytics_runs.pipeline, analytics_case.stream
+    assert pipeline.primary_key(stream) == set(analytics_case.key)
+    types = pipeline.column_types(stream)
+    money = {column: types[column] for column in MONEY if column in types}
+    if analytics_case.stream == "user_account_analytics":
+        assert not money
+        return
+    assert money and set(money.values()) == {"bigint"}, money
+    assert types["CURRENCY"] == "text"
+
+
+def test_every_run_loads_exactly_the_sandbox_truth(
+    analytics_case: AnalyticsCase, analytics_runs: AnalyticsRuns
+) -> None:
+    """After each of three runs (the clock moved 0, 1 and 3 days): one row per key, and the
+    rows, money to the micro-unit and the account's currency beside it, are the sandbox's."""
+    for number, run in enumerate(analytics_runs.runs, 1):
+        loaded, truth = run.loaded[analytics_case.stream], run.truth[analytics_case.stream]
+        assert loaded.count == loaded.distinct_keys == len(truth) > 0, f"run {number}"
+        assert loaded.rows.keys() == truth.keys(), f"run {number}"
+        wrong = mismatches(loaded.rows, truth)
+        assert not wrong, f"run {number}: {len(wrong)} values differ, e.g. {wrong[:5]}"
+
+
+@pytest.mark.parametrize(
+    "late", [c for c in ANALYTICS_CASES if c.late], ids=lambda case: case.stream
+)
+def test_late_conversions_update_past_rows_in_place(
+    late: AnalyticsCase, analytics_runs: AnalyticsRuns
+) -> None:
+    """Days before the previous run's yesterday changed between runs (conversions arrived late),
+    and the table holds them once each (the test above: with the new values)."""
+    stream = late.stream
+    for before, after in itertools.pairwise(analytics_runs.runs):
+        settled = before.today - dt.timedelta(days=1)
+        changed = [
+            key
+            for key, row in after.truth[stream].items()
+            if row["DATE"] < settled and before.truth[stream].get(key, row) != row
+        ]
+        assert changed, f"no past day of {stream} changed by {after.today}"
+        assert all(key in after.loaded[stream].rows for key in changed)
+        assert after.loaded[stream].count == after.loaded[stream].distinct_keys
+
+
+@pytest.mark.parametrize(
+    "daily", [c for c in ANALYTICS_CASES if c.level], ids=lambda case: case.stream
+)
+def test_history_from_reports_meets_the_sync_days_without_gap_or_overlap(
+    daily: AnalyticsCase, analytics_runs: AnalyticsRuns
+) -> None:
+    """start_date is older than the sync endpoints keep: the first run reads the days up to the
+    seam from reports and the rest from the sync endpoint; each day is in the table once."""
+    first = analytics_runs.runs[0]
+    seam = first.today - dt.timedelta(days=SYNC_DAYS_BACK)
+    path = {
+        "AD_ACCOUNT": "/analytics",
+        "CAMPAIGN": "/campaigns/analytics",
+        "AD_GROUP": "/ad_groups/analytics",
+        "AD": "/ads/analytics",
+    }[daily.level]
+    starts = [
+        day
+        for entry in first.requests
+        if re.search(rf"/ad_accounts/\d+{path}$", entry["path"])
+        for day in entry["params"]["start_date"]
+    ]
+    assert starts and min(starts) == seam.isoformat()
+    assert any(e["method"] == "POST" and e["path"].endswith("/reports") for e in first.requests)
+    loaded = first.loaded[daily.stream]
+    days = collections.Counter(key[daily.key.index("DATE")] for key in loaded.rows)
+    start = analytics_runs.synced.start
+    assert min(days) == start  # the oldest day, from a report
+    assert days[seam - dt.timedelta(days=1)] and days[seam]
+    if daily.level == "AD_ACCOUNT":  # one of the accounts delivers every day
+        assert set(days) == {start + dt.timedelta(days=n) for n in range(HISTORY_DAYS)}
