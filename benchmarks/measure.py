@@ -18,6 +18,7 @@ import hashlib
 import os
 import platform
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -40,6 +41,7 @@ class Cost:
     system: float
     peak_rss_mb: float
     returncode: int = 0
+    capped: bool = False  # stopped at its time cap, not finished
 
     @property
     def cpu(self) -> float:
@@ -54,13 +56,24 @@ def run_measured(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
     check: bool = True,
+    cap_seconds: float | None = None,
 ) -> Cost:
     """Run `args`, hand each stdout line to `on_line`; with `check`, raise with the end of its
-    stderr if it fails."""
+    stderr if it fails. With `cap_seconds`, stop it (its process group) after that long: what
+    it wrote until then is what it read."""
     with stderr_path.open("wb") as stderr:
         started = time.perf_counter()
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, cwd=cwd, env=env)
+        # A capped child gets its own process group, so that the cap ends all of it.
+        process = subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            cwd=cwd,
+            env=env,
+            start_new_session=bool(cap_seconds),
+        )
         peak = PeakMemory(process.pid)
+        cap = Cap(process.pid, cap_seconds) if cap_seconds else None
         assert process.stdout is not None
         for line in process.stdout:
             on_line(line)
@@ -68,10 +81,43 @@ def run_measured(
         seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         peak.thread.join()
-    if check and process.returncode:
+        capped = cap.stop() if cap else False
+    if check and process.returncode and not capped:
         tail = stderr_path.read_text(errors="replace")[-3000:]
         raise RuntimeError(f"{args[0]} … exited {process.returncode}:\n{tail}")
-    return Cost(seconds, usage.ru_utime, usage.ru_stime, peak.kib / 1024, process.returncode)
+    cpu = (usage.ru_utime, usage.ru_stime)
+    return Cost(seconds, *cpu, peak.kib / 1024, process.returncode, capped)
+
+
+class Cap:
+    """Ends a child's process group `seconds` after it started: SIGTERM, then SIGKILL."""
+
+    GRACE = 10.0
+
+    def __init__(self, pid: int, seconds: float) -> None:
+        self.pid = pid
+        self.fired = False
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._watch, args=(seconds,), daemon=True)
+        self.thread.start()
+
+    def _watch(self, seconds: float) -> None:
+        if self.done.wait(seconds):
+            return
+        self.fired = True
+        for sig, wait in ((signal.SIGTERM, self.GRACE), (signal.SIGKILL, 0.0)):
+            try:
+                os.killpg(self.pid, sig)
+            except ProcessLookupError:
+                return
+            if self.done.wait(wait):
+                return
+
+    def stop(self) -> bool:
+        """Whether the cap ended the process."""
+        self.done.set()
+        self.thread.join()
+        return self.fired
 
 
 class PeakMemory:
@@ -100,10 +146,21 @@ class PeakMemory:
             time.sleep(self.INTERVAL)
 
 
+def canonical(value: Any) -> Any:
+    """One spelling per value across two writers: numbers as floats (1 and 1.0 are the same
+    amount), ids and other scalars as text; None stays None."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    return str(value)
+
+
 class Records:
     """Reads Singer (or, with `airbyte`, Airbyte) messages line by line and keeps, per stream,
     a digest of each record by its key: enough to say whether two runs wrote the same rows
-    without holding them. `volatile` fields (run timestamps) are left out of the digest."""
+    without holding them. `volatile` fields (run timestamps) are left out of the digest; for a
+    stream in `compared`, only those fields go in it, canonical (two writers, one value)."""
 
     def __init__(
         self,
@@ -111,8 +168,10 @@ class Records:
         volatile: frozenset[str] = frozenset(),
         airbyte: bool = False,
         facets: dict[str, str] | None = None,
+        compared: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.keys = keys or {}
+        self.compared = compared or {}
         self.facet_fields = facets or {}  # stream -> a field kept per key, to explain a diff
         self.facets: dict[str, dict[tuple[str, ...], str]] = {}
         self.volatile = volatile
@@ -134,7 +193,10 @@ class Records:
         else:
             stream, record = message["stream"], message["record"]
         key = tuple(str(record.get(name)) for name in self.keys.get(stream, ("id",)))
-        kept = {k: v for k, v in record.items() if k not in self.volatile}
+        if stream in self.compared:
+            kept = {name: canonical(record.get(name)) for name in self.compared[stream]}
+        else:
+            kept = {k: v for k, v in record.items() if k not in self.volatile}
         digests = self.digests.setdefault(stream, {})
         self.counts[stream] += 1
         if key in digests:

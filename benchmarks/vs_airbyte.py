@@ -1,35 +1,49 @@
 """This tap and Airbyte's source-pinterest 2.1.12, side by side on the same sandbox workload.
 
-    .venv/bin/python -m benchmarks.vs_airbyte [--scale small|full] [--write benchmarks/README.md]
+    .venv/bin/python -m benchmarks.vs_airbyte [--scale full|small] [--write benchmarks/README.md]
+
+The workload is the issue's: 3 ad accounts x (500 campaigns, 5,000 ads) with two years of daily
+analytics, at 50 and 200 ms of sandbox latency: the 15 entity streams, the 4 daily analytics
+streams (ad account, campaign, ad group, ad) and three report streams both sides offer
+(`advertiser_report`, `campaign_analytics_report`, `advertiser_targeting_report`). The tap reads
+all of it in one run, to the end. The same data 3 x (50, 500), a tenth, shows how the tap's
+peak memory grows with data.
 
 Airbyte runs from its own Python 3.11 venv (`make bench-airbyte-venv`: benchmarks/.airbyte-venv),
 unchanged: its manifest hard-codes https://api.pinterest.com/v5/ for the API and the token URL,
 and its loader reads `./manifest.yaml` before its packaged copy, so each run gets a working
 directory holding the installed manifest with that URL replaced by the sandbox's (the only
-change), and runs `source-pinterest read --config … --catalog …` there.
+change). It runs in three parts, each its own `source-pinterest read`: entities (to the end),
+daily analytics and reports. Its analytics cost one request per entity per 30-day window at its
+own budget of 300 a minute (hours at this size) and its reports run one job at a time, polled
+every 5 s, so those two parts run for a time cap, and their full time is extrapolated from its
+own design (how many requests or jobs the workload needs) and its measured pace: the tables say
+which Airbyte figures are measured and which are extrapolated.
 
-Each workload (a set of streams both sides offer, and a sandbox universe) runs at each latency:
-the sandbox is reset (first refresh token, empty request log), one side runs, its requests are
-read from the sandbox's log, then the other side. Both get the same OAuth refresh-token grant,
-and the sandbox keeps its default v5 rate limits (the tap paces to its headers; Airbyte has its
-own 300/min budget for analytics). Rows are compared per stream by key.
+The sandbox's clock starts at today's date (UTC midnight): Airbyte dates its windows by the
+machine's clock, the tap by the API's `Date` header, and both must ask for the same days.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
+import math
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.measure import Cost, Records, machine_line, run_measured, sandbox, splice, table
+from benchmarks.measure import Cost, Records, machine_line, run_measured, splice, table
+from tap_pinterest_ads.marketing.settings import DEFAULT_COLUMNS
 from tap_pinterest_ads.sandbox.control import SandboxProcess
 from tap_pinterest_ads.sandbox.v5.auth import CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH_TOKEN
 from tap_pinterest_ads.sandbox.v5.controls import ENTITIES as SANDBOX_TRUTH
@@ -41,11 +55,19 @@ AIRBYTE = AIRBYTE_VENV / "bin" / "source-pinterest"
 PINTEREST_V5 = "https://api.pinterest.com/v5/"
 SEED = 7
 LATENCIES_MS = (50, 200)
+HISTORY_DAYS = 730  # two years of daily analytics
 # Airbyte's `status` takes at most these three; the API's default (unset) is ACTIVE and PAUSED.
-AIRBYTE_STATUSES = ["ACTIVE", "PAUSED", "ARCHIVED"]
-ANALYTICS_PER_MINUTE = 300
-ANALYTICS_DAYS = 89  # Airbyte's sync analytics never reach further back
-ANALYTICS_DATA_DAYS = 3  # days with data in that range (see align_clock)
+AIRBYTE_STATUSES = ("ACTIVE", "PAUSED", "ARCHIVED")
+ANALYTICS_PER_MINUTE = 300  # Pinterest's ads_analytics limit, and Airbyte's own budget
+# Airbyte's design (manifest.yaml of 2.1.12): 25 rows a page (no page_size), sync analytics
+# from today - 89 days in 30-day windows, reports in 185-day windows.
+AIRBYTE_PAGE = 25
+AIRBYTE_ANALYTICS_DAYS = 89
+AIRBYTE_ANALYTICS_STEP = 30
+AIRBYTE_REPORT_STEP = 185
+# What the API breaks a targeting report down by when the request names nothing (Airbyte
+# names nothing); the tap is given the same, so both read the same rows.
+API_TARGETING = ("APPTYPE", "GENDER", "AGE_BUCKET", "COUNTRY")
 
 ENTITIES = tuple(name for name in SANDBOX_TRUTH if name != "user_account")
 ANALYTICS = {
@@ -54,7 +76,14 @@ ANALYTICS = {
     "ad_group_analytics": ("AD_GROUP_ID", "DATE"),
     "ad_analytics": ("AD_ID", "DATE"),
 }
-KEYS: dict[str, tuple[str, ...]] = {**dict.fromkeys(ENTITIES, ("id",)), **ANALYTICS}
+REPORTS = {
+    "advertiser_report": ("ADVERTISER_ID", "DATE"),
+    "campaign_analytics_report": ("CAMPAIGN_ID", "DATE"),
+    "advertiser_targeting_report": ("ADVERTISER_ID", "DATE", "TARGETING_TYPE", "TARGETING_VALUE"),
+}
+KEYS: dict[str, tuple[str, ...]] = {**dict.fromkeys(ENTITIES, ("id",)), **ANALYTICS, **REPORTS}
+# Entities whose analytics Airbyte asks for, one request per entity and window.
+ANALYTICS_PARENTS = ("campaigns", "ad_groups", "ads")
 # What a missing row is tallied by, to say why it is missing.
 FACETS = {
     "campaigns": "status",
@@ -70,12 +99,11 @@ class Universe:
     campaigns: int  # per account
     ads: int  # per account
 
-    def flags(self) -> dict[str, int]:
+    def flags(self) -> dict[str, Any]:
         return {
             "v5_accounts": self.accounts,
             "v5_campaigns": self.campaigns,
             "v5_ads": self.ads,
-            # Pinterest's ads_analytics limit for Standard access (the sandbox's default is off)
             "v5_analytics_rate_limit": ANALYTICS_PER_MINUTE,
         }
 
@@ -84,22 +112,50 @@ class Universe:
 
 
 @dataclass(frozen=True)
-class Workload:
+class Part:
+    """One `source-pinterest read` of Airbyte: some streams, to the end or for a time cap."""
+
     name: str
     streams: tuple[str, ...]
-    universes: tuple[Universe, ...]  # the first at every latency; the others (10x) at the first
-    analytics: bool = False
+    capped: bool  # runs for the cap, then is extrapolated
+
+    def config(self) -> dict[str, Any]:
+        credentials = {
+            "auth_method": "oauth2.0",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "refresh_token": FIRST_REFRESH_TOKEN,
+        }
+        config: dict[str, Any] = {"credentials": credentials, "status": list(AIRBYTE_STATUSES)}
+        # Airbyte applies start_date to campaigns, ad groups and ads as a client-side filter on
+        # updated_time, and their analytics vanish with them: only the reports get one.
+        if self is REPORT_PART:
+            config["start_date"] = history_start().isoformat()
+        return config
 
 
-SCALES: dict[str, tuple[Workload, ...]] = {
-    "small": (
-        Workload("entities", ENTITIES, (Universe(3, 50, 500), Universe(3, 500, 5000))),
-        Workload("daily analytics, last 89 days", tuple(ANALYTICS), (Universe(3, 5, 20),), True),
-    ),
-    "full": (
-        Workload("entities", ENTITIES, (Universe(3, 500, 5000),)),
-        Workload("daily analytics, last 89 days", tuple(ANALYTICS), (Universe(3, 50, 500),), True),
-    ),
+ENTITY_PART = Part("entities", ENTITIES, capped=False)
+ANALYTICS_PART = Part("daily analytics", tuple(ANALYTICS), capped=True)
+REPORT_PART = Part("reports", tuple(REPORTS), capped=True)
+PARTS = (ENTITY_PART, ANALYTICS_PART, REPORT_PART)
+WORKLOAD = (*ENTITIES, *ANALYTICS, *REPORTS)
+
+FULL = Universe(3, 500, 5000)
+TENTH = Universe(3, 50, 500)
+
+
+@dataclass(frozen=True)
+class Plan:
+    universe: Universe
+    latencies: tuple[int, ...]
+    parts: tuple[Part, ...]  # Airbyte's
+
+
+SCALES: dict[str, tuple[Plan, ...]] = {
+    # The tenth first: the tap's memory at 1x, and Airbyte's where it runs to the end.
+    "full": (Plan(TENTH, (50,), (ENTITY_PART,)), Plan(FULL, LATENCIES_MS, PARTS)),
+    "small": (Plan(TENTH, LATENCIES_MS, PARTS),),
+    "tiny": (Plan(Universe(3, 5, 20), (50,), PARTS),),  # does it all work: a minute or two
 }
 
 
@@ -107,62 +163,159 @@ SCALES: dict[str, tuple[Workload, ...]] = {
 class SideRun:
     cost: Cost
     records: Records
-    requests: Counter[str]  # per kind of request
-    statuses: Counter[int]
+    log: list[dict[str, Any]]  # the sandbox's request log of this run
+    started: dt.datetime
+
+    @property
+    def requests(self) -> Counter[str]:
+        """Per kind of request: the path with ids dropped."""
+        kinds: Counter[str] = Counter()
+        for entry in self.log:
+            parts = [p for p in entry["path"].split("/") if p and not p.isdigit()]
+            kind = "/".join(parts[1:]) or "/"  # without the leading v5
+            kinds["report file" if kind.startswith("_s3") else kind] += 1
+        return kinds
 
     @property
     def total_requests(self) -> int:
-        return sum(self.requests.values())
+        return len(self.log)
+
+    @property
+    def rate_limited(self) -> int:
+        return sum(entry["status"] == 429 for entry in self.log)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.records.counts.values())
+
+
+@dataclass
+class Figures:
+    """One line of the summary: measured, or extrapolated (`how` says how)."""
+
+    seconds: float
+    requests: float
+    rate_limited: int | None
+    cpu: float
+    peak_rss_mb: float | None
+    records: float
+    how: str
+
+    @classmethod
+    def of(cls, run: SideRun, how: str) -> Figures:
+        cost = run.cost
+        seconds, rss = cost.seconds, cost.peak_rss_mb
+        return cls(seconds, run.total_requests, run.rate_limited, cost.cpu, rss, run.rows, how)
+
+
+@dataclass
+class AirbytePart:
+    part: Part
+    run: SideRun
+    cap_minutes: float | None
+    estimate: Figures | None = None  # the whole part, when the cap ended it
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def whole(self) -> Figures:
+        return self.estimate or Figures.of(self.run, "measured, to the end")
 
 
 @dataclass
 class Case:
-    workload: Workload
     universe: Universe
     latency_ms: int
     tap: SideRun
-    airbyte: SideRun
+    airbyte: list[AirbytePart]
+    load: tuple[float, ...]
+
+    def part(self, part: Part) -> AirbytePart | None:
+        return next((p for p in self.airbyte if p.part is part), None)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.airbyte) == len(PARTS)
 
 
-# --- the two sides ---------------------------------------------------------------------------
+# --- dates -----------------------------------------------------------------------------------
 
 
 def today() -> dt.date:
     return dt.datetime.now(dt.timezone.utc).date()
 
 
-def tap_config(process: SandboxProcess, work: Workload) -> dict[str, Any]:
-    config: dict[str, Any] = {
+def history_start() -> dt.date:
+    return today() - dt.timedelta(days=HISTORY_DAYS)
+
+
+def airbyte_windows(start: dt.date, end: dt.date, step: int) -> int:
+    """How many windows Airbyte's DatetimeBasedCursor cuts start..end (inclusive) into."""
+    return math.ceil(((end - start).days + 1) / step)
+
+
+def at(entry: dict[str, Any]) -> dt.datetime:
+    return dt.datetime.fromisoformat(entry["at"].replace("Z", "+00:00"))
+
+
+# --- the sandbox at today's date -------------------------------------------------------------
+
+
+def serve_sandbox(argv: list[str]) -> None:
+    """The bundled sandbox with its clock at today's UTC midnight instead of its fixed start
+    (the server has no flag for it): `python -m benchmarks.vs_airbyte serve-sandbox ARGS`."""
+    from tap_pinterest_ads.sandbox import server
+
+    midnight = dt.datetime.combine(today(), dt.time(), dt.timezone.utc)
+    at_midnight = functools.partial(server.SandboxConfig, start=midnight)
+    server.SandboxConfig = at_midnight  # type: ignore[assignment,misc]
+    server.main(argv)
+
+
+def today_sandbox(universe: Universe) -> SandboxProcess:
+    process = SandboxProcess(seed=SEED, **universe.flags())
+    module = process.args.index("tap_pinterest_ads.sandbox.server")
+    process.args[module : module + 1] = ["benchmarks.vs_airbyte", "serve-sandbox"]
+    return process
+
+
+# --- the two sides ---------------------------------------------------------------------------
+
+
+def compared_columns() -> tuple[str, ...]:
+    """The metric columns both sides read: the tap's default ones that Airbyte asks for too."""
+    theirs = set(airbyte_manifest().split('columns: "', 1)[1].split('"', 1)[0].split(","))
+    return tuple(c for c in DEFAULT_COLUMNS if c in theirs)
+
+
+def records_reader(airbyte: bool) -> Records:
+    columns = compared_columns()
+    compared = {stream: (*keys, *columns) for stream, keys in {**ANALYTICS, **REPORTS}.items()}
+    return Records(KEYS, airbyte=airbyte, facets=FACETS, compared=compared)
+
+
+def tap_config(process: SandboxProcess) -> dict[str, Any]:
+    return {
         "v5_api_url": process.v5_url,
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
         "refresh_token": FIRST_REFRESH_TOKEN,
+        "start_date": history_start().isoformat(),
+        "report_targeting_types": list(API_TARGETING),
     }
-    if work.analytics:
-        config["start_date"] = (today() - dt.timedelta(days=ANALYTICS_DAYS)).isoformat()
-    return config
 
 
-def airbyte_config(work: Workload) -> dict[str, Any]:
-    # No start_date: Airbyte applies it to campaigns, ad groups and ads as a client-side filter
-    # on updated_time, and their analytics vanish with them; unset, entities start at epoch 0
-    # and analytics at today - 89 days.
-    credentials = {
-        "auth_method": "oauth2.0",
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "refresh_token": FIRST_REFRESH_TOKEN,
-    }
-    return {"credentials": credentials, "status": AIRBYTE_STATUSES}
+@functools.cache
+def airbyte_manifest() -> str:
+    installed = next(AIRBYTE_VENV.glob("lib/python3*/site-packages/source_pinterest"))
+    return (installed / "manifest.yaml").read_text()
 
 
 def airbyte_workdir(tmp: Path, process: SandboxProcess) -> Path:
     """A directory whose manifest.yaml is the installed one pointed at the sandbox."""
-    installed = next(AIRBYTE_VENV.glob("lib/python3*/site-packages/source_pinterest"))
-    manifest = (installed / "manifest.yaml").read_text()
+    manifest = airbyte_manifest()
     assert manifest.count(PINTEREST_V5) == 2, "expected the API base and the token URL"
     workdir = tmp / "airbyte"
-    workdir.mkdir()
+    workdir.mkdir(exist_ok=True)
     (workdir / "manifest.yaml").write_text(manifest.replace(PINTEREST_V5, f"{process.v5_url}/"))
     return workdir
 
@@ -190,65 +343,191 @@ def airbyte_catalog(workdir: Path, config: Path, streams: tuple[str, ...]) -> Pa
     return path
 
 
-def request_kinds(log: list[dict[str, Any]]) -> tuple[Counter[str], Counter[int]]:
-    """Requests per kind (the path with ids dropped) and per HTTP status."""
-    kinds: Counter[str] = Counter()
-    statuses: Counter[int] = Counter()
-    for entry in log:
-        parts = [p for p in entry["path"].split("/") if p and not p.isdigit()]
-        kinds["/".join(parts[1:]) or "/"] += 1  # without the leading v5
-        statuses[int(entry["status"])] += 1
-    return kinds, statuses
-
-
-def align_clock(process: SandboxProcess) -> None:
-    """Airbyte asks for analytics from today - 89 days (the machine's date) and the sandbox
-    reports only days before its own clock: move the clock to ANALYTICS_DATA_DAYS after that
-    start. Not further: each day of advance adds campaigns, and Airbyte pays per campaign."""
-    now = dt.datetime.fromisoformat(process.state()["now"].replace("Z", "+00:00"))
-    start = today() - dt.timedelta(days=ANALYTICS_DAYS)
-    if (days := (start - now.date()).days + ANALYTICS_DATA_DAYS) > 0:
-        process.advance(days=days)
-
-
 def measured(
     process: SandboxProcess,
-    work: Workload,
     args: list[str],
     tmp: Path,
     *,
     airbyte: bool,
     cwd: Path | None = None,
+    cap_minutes: float | None = None,
 ) -> SideRun:
-    process.reset()
-    if work.analytics:
-        align_clock(process)
+    process.reset()  # the first refresh token, empty request log and rate windows
     process.v5_state()  # build the universe now: neither side pays for it
-    records = Records(KEYS, airbyte=airbyte, facets=FACETS)
+    records = records_reader(airbyte)
     stderr = tmp / ("airbyte.err" if airbyte else "tap.err")
-    cost = run_measured(args, records, stderr_path=stderr, cwd=cwd, check=not airbyte)
-    kinds, statuses = request_kinds(process.v5_requests())
-    return SideRun(cost, records, kinds, statuses)
+    started = dt.datetime.now(dt.timezone.utc)
+    cap = cap_minutes * 60 if cap_minutes else None
+    cost = run_measured(
+        args, records, stderr_path=stderr, cwd=cwd, check=not airbyte, cap_seconds=cap
+    )
+    return SideRun(cost, records, process.v5_requests(), started)
 
 
-def case(process: SandboxProcess, work: Workload, universe: Universe, latency: int) -> Case:
+def run_tap(process: SandboxProcess, tmp: Path) -> SideRun:
+    config = tap_config(process)
+    catalog = catalog_selecting(tmp, config, set(WORKLOAD))
+    args = write_inputs(tmp / "tap", config, None, catalog)
+    return measured(process, args, tmp, airbyte=False)
+
+
+def run_airbyte(
+    process: SandboxProcess, tmp: Path, part: Part, cap_minutes: float | None
+) -> SideRun:
+    workdir = airbyte_workdir(tmp, process)
+    config = workdir / "config.json"
+    config.write_text(json.dumps(part.config()))
+    catalog = airbyte_catalog(workdir, config, part.streams)
+    args = [str(AIRBYTE), "read", "--config", str(config), "--catalog", str(catalog)]
+    return measured(process, args, tmp, airbyte=True, cwd=workdir, cap_minutes=cap_minutes)
+
+
+# --- extrapolating Airbyte's capped parts ----------------------------------------------------
+
+
+def airbyte_parents(process: SandboxProcess) -> dict[str, list[int]]:
+    """Per kind, per ad account: the entities Airbyte lists (its three statuses)."""
+    accounts = process.v5_state()["ad_accounts"]
+    statuses = ",".join(AIRBYTE_STATUSES)
+    return {
+        kind: [
+            len(process.v5_truth(kind, ad_account_id=account, entity_statuses=statuses))
+            for account in accounts
+        ]
+        for kind in ANALYTICS_PARENTS
+    }
+
+
+def span(run: SideRun, calls: list[dict[str, Any]]) -> tuple[float, float]:
+    """Seconds from the process start to the first of `calls`, and from it to the last."""
+    first, last = at(calls[0]), at(calls[-1])
+    return (first - run.started).total_seconds(), (last - first).total_seconds()
+
+
+def tap_rows_since(tap: SideRun, streams: Iterable[str], first: dt.date) -> int:
+    """The tap's rows of these streams dated `first` or later: what Airbyte would read of them."""
+    day = first.isoformat()
+    return sum(
+        sum(key[1] >= day for key in tap.records.ids(stream))  # keys are (id, DATE, …)
+        for stream in streams
+    )
+
+
+def estimate_analytics(
+    ours: AirbytePart, parents: dict[str, list[int]], tap: SideRun, cap: float
+) -> None:
+    run = ours.run
+    calls = [e for e in run.log if e["path"].endswith("/analytics")]
+    if len(calls) < 2:
+        ours.notes.append("too few analytics requests in the cap to extrapolate")
+        return
+    start = today() - dt.timedelta(days=AIRBYTE_ANALYTICS_DAYS)
+    windows = airbyte_windows(start, today(), AIRBYTE_ANALYTICS_STEP)
+    accounts = len(parents["campaigns"])
+    entities = accounts + sum(sum(counts) for counts in parents.values())
+    needed = windows * entities
+    pages = sum(math.ceil(n / AIRBYTE_PAGE) for counts in parents.values() for n in counts)
+    lead, spent = span(run, calls)
+    per_second = (len(calls) - 1) / spent
+    seen = sorted({(e["params"]["start_date"][0], e["params"]["end_date"][0]) for e in calls})
+    ours.notes.append(
+        f"{len(calls):,} analytics requests in {cap:g} min ({per_second * 60:.0f} a minute), "
+        f"{len(seen)} windows seen ({seen[0][0]} .. {seen[-1][1]}); the whole part needs "
+        f"{windows} windows x {entities:,} entities (3 ad accounts, and the campaigns, "
+        f"ad groups and ads in {'/'.join(AIRBYTE_STATUSES)}) = {needed:,} requests, plus "
+        f"{pages:,} list pages of 25 for their ids"
+    )
+    ours.estimate = Figures(
+        seconds=lead + needed / per_second,
+        requests=needed + max(run.total_requests - len(calls), pages),
+        rate_limited=None,
+        cpu=run.cost.cpu * needed / len(calls),
+        peak_rss_mb=None,
+        records=tap_rows_since(tap, ANALYTICS, start),
+        how=f"extrapolated: {lead:.0f} s to its first analytics request + {needed:,} requests "
+        f"at its measured {per_second * 60:.0f}/min; CPU per request as measured; rows: the "
+        f"tap's for its {AIRBYTE_ANALYTICS_DAYS + 1} days",
+    )
+
+
+def estimate_reports(ours: AirbytePart, accounts: int, tap: SideRun, cap: float) -> None:
+    run = ours.run
+    created = [e for e in run.log if e["method"] == "POST" and e["path"].endswith("/reports")]
+    files = [e for e in run.log if "/_s3/" in e["path"] and e["status"] == 200]
+    if not created or not files:
+        ours.notes.append("no report finished in the cap: nothing to extrapolate from")
+        return
+    windows = airbyte_windows(history_start(), today(), AIRBYTE_REPORT_STEP)
+    needed = accounts * windows * len(REPORTS)
+    lead, spent = span(run, [created[0], files[-1]])
+    per_job = spent / len(files)
+    ours.notes.append(
+        f"{len(files)} of {needed} report jobs done in {cap:g} min, one at a time "
+        f"({per_job:.1f} s each: create, polls every 5 s, download); the whole part needs "
+        f"{accounts} ad accounts x {windows} windows of {AIRBYTE_REPORT_STEP} days x "
+        f"{len(REPORTS)} streams = {needed} jobs"
+    )
+    ours.estimate = Figures(
+        seconds=lead + per_job * needed,
+        requests=run.total_requests * needed / len(files),
+        rate_limited=None,
+        cpu=run.cost.cpu * needed / len(files),
+        peak_rss_mb=None,
+        records=tap_rows_since(tap, REPORTS, history_start()),
+        how=f"extrapolated: {lead:.0f} s to its first job + {needed} jobs x its measured "
+        f"{per_job:.1f} s; requests and CPU per job as measured; rows: the tap's",
+    )
+
+
+def airbyte_whole(case: Case) -> Figures:
+    """Airbyte's three parts as one run: at least its longest part (its analytics budget and
+    its one report at a time bound it whatever its threads do), at most their sum."""
+    parts = [p.whole for p in case.airbyte]
+    longest = max(p.seconds for p in parts)
+    return Figures(
+        seconds=longest,
+        requests=sum(p.requests for p in parts),
+        rate_limited=None,
+        cpu=sum(p.cpu for p in parts),
+        peak_rss_mb=max(p.run.cost.peak_rss_mb for p in case.airbyte),
+        records=sum(p.records for p in parts),
+        how=f"extrapolated: its longest part (the sum of the parts: "
+        f"{sum(p.seconds for p in parts) / 60:,.0f} min); requests, CPU and rows summed",
+    )
+
+
+# --- one case --------------------------------------------------------------------------------
+
+
+def run_case(
+    process: SandboxProcess, plan: Plan, latency: int, caps: dict[Part, float | None]
+) -> Case:
     process.configure(latency_ms=latency)
-    note(f"{work.name}, {universe}, {latency} ms")
+    note(f"{plan.universe}, {latency} ms")
     with tempfile.TemporaryDirectory(prefix="bench-airbyte-") as name:
         tmp = Path(name)
-        config = tap_config(process, work)
-        catalog = catalog_selecting(tmp, config, set(work.streams))
-        args = write_inputs(tmp / "tap", config, None, catalog)
-        tap = measured(process, work, args, tmp, airbyte=False)
-        note(f"  tap: {tap.cost.seconds:.1f} s, {tap.total_requests} requests")
-        workdir = airbyte_workdir(tmp, process)
-        config_path = workdir / "config.json"
-        config_path.write_text(json.dumps(airbyte_config(work)))
-        catalog_path = airbyte_catalog(workdir, config_path, work.streams)
-        args = [str(AIRBYTE), "read", "--config", str(config_path), "--catalog", str(catalog_path)]
-        theirs = measured(process, work, args, tmp, airbyte=True, cwd=workdir)
-        note(f"  airbyte: {theirs.cost.seconds:.1f} s, {theirs.total_requests} requests")
-    return Case(work, universe, latency, tap, theirs)
+        tap = run_tap(process, tmp)
+        note(f"  tap: {tap.cost.seconds:.1f} s, {tap.total_requests} requests, {tap.rows:,} rows")
+        parents = airbyte_parents(process) if ANALYTICS_PART in plan.parts else {}
+        accounts = len(process.v5_state()["ad_accounts"])
+        parts = []
+        for part in plan.parts:
+            cap = caps[part]
+            theirs = AirbytePart(part, run_airbyte(process, tmp, part, cap), cap)
+            if theirs.run.cost.capped and cap is not None and part is ANALYTICS_PART:
+                estimate_analytics(theirs, parents, tap, cap)
+            elif theirs.run.cost.capped and cap is not None and part is REPORT_PART:
+                estimate_reports(theirs, accounts, tap, cap)
+            elif theirs.run.cost.capped:
+                theirs.notes.append("stopped by its safety cap: incomplete, not extrapolated")
+            parts.append(theirs)
+            note(
+                f"  airbyte {part.name}: {theirs.run.cost.seconds:.1f} s, "
+                f"{theirs.run.total_requests} requests, {theirs.run.rows:,} rows"
+                + (f" -> {theirs.whole.seconds / 60:.0f} min" if theirs.estimate else "")
+            )
+    load = tuple(round(x, 1) for x in os.getloadavg())
+    return Case(plan.universe, latency, tap, parts, load)
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -258,46 +537,103 @@ def times(ours: float, theirs: float, better: str) -> str:
     if not ours or not theirs:
         return "n/a"
     if theirs >= ours:
-        return f"{theirs / ours:.1f}x {better}"
+        return f"{theirs / ours:,.1f}x {better}"
     return f"{ours / theirs:.1f}x worse"
+
+
+def figure_row(case: Case, side: str, part: str, f: Figures, bold: bool = False) -> list[str]:
+    def cell(text: str) -> str:
+        return f"**{text}**" if bold else text
+
+    return [
+        str(case.universe),
+        str(case.latency_ms),
+        cell(side),
+        part,
+        f.how,
+        cell(f"{f.seconds:,.1f}" if f.seconds < 600 else f"{f.seconds / 60:,.0f} min"),
+        cell(f"{f.requests:,.0f}"),
+        "—" if f.rate_limited is None else f"{f.rate_limited:,}",
+        f"{f.cpu:,.1f}",
+        "—" if f.peak_rss_mb is None else f"{f.peak_rss_mb:.0f}",
+        f"{f.records:,.0f}",
+    ]
 
 
 def summary_table(cases: list[Case]) -> str:
     rows = []
     for c in cases:
-        for name, side in (("this tap", c.tap), ("Airbyte 2.1.12", c.airbyte)):
-            failed = "" if not side.cost.returncode else f" (exit {side.cost.returncode})"
-            rows.append(
-                [
-                    c.workload.name,
-                    str(c.universe),
-                    str(c.latency_ms),
-                    name + failed,
-                    f"{side.cost.seconds:.1f}",
-                    f"{side.total_requests:,}",
-                    f"{side.statuses.get(429, 0):,}",
-                    f"{side.cost.cpu:.1f}",
-                    f"{side.cost.peak_rss_mb:.0f}",
-                    f"{sum(side.records.counts.values()):,}",
-                ]
-            )
+        rows.append(
+            figure_row(c, "this tap", "whole workload, one run", Figures.of(c.tap, "measured"))
+        )
+        for p in c.airbyte:
+            if p.estimate is not None:
+                how = f"measured, first {p.cap_minutes:g} min (then stopped)"
+                rows.append(figure_row(c, "Airbyte", p.part.name, Figures.of(p.run, how)))
+            rows.append(figure_row(c, "Airbyte", p.part.name, p.whole))
+        if c.complete:
+            theirs = airbyte_whole(c)
+            rows.append(figure_row(c, "Airbyte", "whole workload", theirs, bold=True))
+            rows.append(ratio_row(c, Figures.of(c.tap, ""), theirs))
+    header = ["Universe", "Latency (ms)", "Side", "Part", "How", "Wall (s)", "Requests", "429s"]
+    header += ["CPU (s)", "Peak RSS (MB)", "Records"]
+    return table(header, rows, text_columns=5)
+
+
+def ratio_row(c: Case, ours: Figures, theirs: Figures) -> list[str]:
+    return [
+        str(c.universe),
+        str(c.latency_ms),
+        "**this tap vs Airbyte**",
+        "whole workload",
+        "",
+        f"**{times(ours.seconds, theirs.seconds, 'faster')}**",
+        f"**{times(ours.requests, theirs.requests, 'fewer')}**",
+        "",
+        times(ours.cpu, theirs.cpu, "less"),
+        times(ours.peak_rss_mb or 0, theirs.peak_rss_mb or 0, "less"),
+        "",
+    ]
+
+
+def targets_table(cases: list[Case]) -> str:
+    full = [c for c in cases if c.complete]
+    if not full:
+        return ""
+    rows = []
+    for c in full:
+        theirs, ours = airbyte_whole(c), Figures.of(c.tap, "")
+        speed = theirs.seconds / ours.seconds
+        share = ours.requests / theirs.requests
+        same, differing, read = rows_agree(c)
         rows.append(
             [
-                c.workload.name,
-                str(c.universe),
-                str(c.latency_ms),
-                "**this tap vs Airbyte**",
-                f"**{times(c.tap.cost.seconds, c.airbyte.cost.seconds, 'faster')}**",
-                f"**{times(c.tap.total_requests, c.airbyte.total_requests, 'fewer')}**",
-                "",
-                times(c.tap.cost.cpu, c.airbyte.cost.cpu, "less"),
-                times(c.tap.cost.peak_rss_mb, c.airbyte.cost.peak_rss_mb, "less"),
-                "",
+                f"{c.latency_ms} ms",
+                f"{speed:,.1f}x ({'met' if speed >= 3 else 'not met'})",
+                f"1/{1 / share:,.0f} ({'met' if share <= 0.1 else 'not met'})",
+                f"{same:,} of {read:,} rows Airbyte read have the tap's key and values; "
+                f"{differing:,} differ",
             ]
         )
-    header = ["Workload", "Universe", "Latency (ms)", "Side", "Wall (s)", "Requests", "429s"]
-    header += ["CPU (s)", "Peak RSS (MB)", "Records"]
-    return table(header, rows, text_columns=4)
+    header = ["Latency", "At least 3x faster", "At most 1/10 of the requests", "Same rows"]
+    return table(header, rows)
+
+
+def rows_agree(c: Case) -> tuple[int, int, int]:
+    """Over the analytics and report streams: rows Airbyte read whose key the tap has with the
+    same values, with other values, and all Airbyte read (keys)."""
+    same = differing = read = 0
+    ours, theirs = c.tap.records.digests, {}
+    for p in c.airbyte:
+        theirs.update(p.run.records.digests)
+    for stream in (*ANALYTICS, *REPORTS):
+        mine = ours.get(stream, {})
+        for key, digest in theirs.get(stream, {}).items():
+            read += 1
+            if key in mine:
+                same += mine[key] == digest
+                differing += mine[key] != digest
+    return same, differing, read
 
 
 def missing(ours: Records, theirs: Records, stream: str) -> str:
@@ -314,56 +650,123 @@ def missing(ours: Records, theirs: Records, stream: str) -> str:
 
 def rows_table(c: Case) -> str:
     rows = []
-    for stream in c.workload.streams:
-        ours, theirs = c.tap.records, c.airbyte.records
-        both = len(ours.ids(stream) & theirs.ids(stream))
-        dupes = f"{ours.duplicates[stream]:,} / {theirs.duplicates[stream]:,}"
-        rows.append(
-            [
-                stream,
-                f"{ours.counts[stream]:,}",
-                f"{theirs.counts[stream]:,}",
-                f"{both:,}",
-                missing(ours, theirs, stream),
-                missing(theirs, ours, stream),
-                dupes,
-            ]
-        )
-    header = ["Stream", "Tap rows", "Airbyte rows", "Same key in both", "Only the tap has"]
-    header += ["Only Airbyte has", "Repeated keys (tap / Airbyte)"]
-    return table(header, rows)
+    for p in c.airbyte:
+        capped = p.run.cost.capped
+        for stream in p.part.streams:
+            ours, theirs = c.tap.records, p.run.records
+            mine, their = ours.digests.get(stream, {}), theirs.digests.get(stream, {})
+            both = [k for k in their if k in mine]
+            valued = stream in ANALYTICS or stream in REPORTS
+            equal = sum(mine[k] == their[k] for k in both) if valued else None
+            rows.append(
+                [
+                    stream,
+                    p.part.name + (" (stopped at its cap)" if capped else ""),
+                    f"{ours.counts[stream]:,}",
+                    f"{theirs.counts[stream]:,}",
+                    f"{len(both):,}",
+                    "keys only" if equal is None else f"{equal:,}",
+                    "n/a (stopped)" if capped else missing(ours, theirs, stream),
+                    missing(theirs, ours, stream),
+                    f"{ours.duplicates[stream]:,} / {theirs.duplicates[stream]:,}",
+                ]
+            )
+    header = ["Stream", "Airbyte part", "Tap rows", "Airbyte rows", "Same key in both"]
+    header += ["Same values too", "Only the tap has", "Only Airbyte has"]
+    header += ["Repeated keys (tap / Airbyte)"]
+    return table(header, rows, text_columns=2)
 
 
 def requests_table(c: Case) -> str:
-    kinds = sorted(set(c.tap.requests) | set(c.airbyte.requests))
-    rows = [[k, f"{c.tap.requests[k]:,}", f"{c.airbyte.requests[k]:,}"] for k in kinds]
-    return table(["Request (ids dropped)", "This tap", "Airbyte"], rows)
+    theirs: Counter[str] = Counter()
+    for p in c.airbyte:
+        theirs.update(p.run.requests)
+    ours = c.tap.requests
+    kinds = sorted(set(ours) | set(theirs))
+    rows = [[k, f"{ours[k]:,}", f"{theirs[k]:,}"] for k in kinds]
+    return table(["Request (ids dropped)", "This tap", "Airbyte (measured, all parts)"], rows)
 
 
-def render(cases: list[Case], scale: str, detailed_ms: int, seconds: float) -> str:
-    details = []
+def memory_table(cases: list[Case]) -> str:
+    by_size: dict[Universe, Case] = {}
     for c in cases:
-        if c.latency_ms != detailed_ms:
-            continue
-        details.append(
-            f"#### {c.workload.name}, {c.universe}, {c.latency_ms} ms: rows per stream\n\n"
-            f"{rows_table(c)}\n\nRequests by kind:\n\n{requests_table(c)}"
-        )
-    detail = "\n\n".join(details)
+        by_size.setdefault(c.universe, c)  # the first latency of each universe
+    if len(by_size) < 2:
+        return "Only one size ran: no growth to show."
+    small, large = (by_size[u] for u in sorted(by_size, key=lambda u: u.ads))
+    rows = []
+
+    def growth(name: str, a: SideRun, b: SideRun) -> list[str]:
+        extra = b.rows - a.rows
+        per = (b.cost.peak_rss_mb - a.cost.peak_rss_mb) * 1024 / extra if extra else 0.0
+        return [
+            name,
+            f"{small.latency_ms} / {large.latency_ms}",
+            f"{a.rows:,} → {b.rows:,}",
+            f"{a.cost.peak_rss_mb:.0f} → {b.cost.peak_rss_mb:.0f}",
+            f"{per:+.4f}",
+        ]
+
+    rows.append(growth("this tap, whole workload", small.tap, large.tap))
+    mine, theirs = small.part(ENTITY_PART), large.part(ENTITY_PART)
+    if mine and theirs:
+        rows.append(growth("Airbyte, entities", mine.run, theirs.run))
+    header = ["Run", "Latency (ms)", f"Records ({small.universe} → {large.universe})"]
+    header += ["Peak RSS (MB)", "KB per extra record"]
+    return table(header, rows, text_columns=2)
+
+
+def notes(cases: list[Case]) -> str:
+    lines = []
+    for c in cases:
+        load = ", ".join(str(x) for x in c.load)
+        lines.append(f"- {c.universe}, {c.latency_ms} ms (load average after it: {load}):")
+        for p in c.airbyte:
+            for text in p.notes:
+                lines.append(f"  - Airbyte {p.part.name}: {text}.")
+            if p.run.cost.returncode and not p.run.cost.capped:
+                lines.append(f"  - Airbyte {p.part.name} exited {p.run.cost.returncode}.")
+    return "\n".join(lines)
+
+
+def render(cases: list[Case], scale: str, caps: dict[Part, float | None], seconds: float) -> str:
+    detailed = [c for c in cases if c.complete][-1:]
+    details = "\n\n".join(
+        f"#### {c.universe}, {c.latency_ms} ms: rows per stream\n\n{rows_table(c)}\n\n"
+        f"Requests by kind:\n\n{requests_table(c)}"
+        for c in detailed
+    )
+    columns = compared_columns()
+    cap = caps[ANALYTICS_PART]
     return f"""## This tap against Airbyte's source-pinterest 2.1.12
 
-The same sandbox workload through this tap and through Airbyte's `airbyte-source-pinterest==2.1.12`
+The issue's workload through this tap and through Airbyte's `airbyte-source-pinterest==2.1.12`
 (PyPI, its own Python 3.11 venv; `source-pinterest read` with its installed manifest, only the
-API base URL replaced by the sandbox's). Both sides get the same OAuth grant and a fresh sandbox;
-the sandbox keeps its default v5 limit (1,000 requests a minute) plus Pinterest's
-{ANALYTICS_PER_MINUTE} a minute for analytics, and adds the latency shown to every request.
-Requests are the sandbox's own log. CPU is user + sys of the side's process; peak RSS its
-largest resident set. Airbyte is configured for the most it can read: `status` ACTIVE, PAUSED
-and ARCHIVED (its enum stops there; unset it reads only ACTIVE and PAUSED), no `start_date`
-(it would drop entities not edited since, and their analytics). The tap runs with its defaults
-(every entity status; analytics from `start_date` = today - {ANALYTICS_DAYS} days, the range
-Airbyte's sync analytics read). One run per line: wall times on this shared machine move by
-10-20% from run to run; requests and rows do not.
+API base URL replaced by the sandbox's): {FULL} with {HISTORY_DAYS} days of daily analytics,
+the {len(ENTITIES)} entity streams, the 4 daily analytics streams and
+{", ".join(f"`{r}`" for r in REPORTS)}, at 50 and 200 ms of latency per request. The sandbox's
+clock starts at today's date (both sides then ask for the same days), allows 1,000 requests a
+minute and Pinterest's {ANALYTICS_PER_MINUTE} a minute for analytics and reports. Requests are
+the sandbox's own log; CPU is user + sys of the side's process; peak RSS its largest resident
+set.
+
+- **This tap**: one run of every stream, to the end, with its defaults, `start_date` = today -
+  {HISTORY_DAYS} days (older days of the daily streams come from async reports, the last 90 from
+  the sync endpoints) and `report_targeting_types` = {", ".join(API_TARGETING)} (what the API
+  breaks a targeting report down by when the request names none, as Airbyte's do).
+- **Airbyte**, in three runs: entities to the end (`status` ACTIVE, PAUSED, ARCHIVED; no
+  `start_date`, which would drop entities not edited since, and their analytics); daily
+  analytics (the same config: its sync analytics read the last {AIRBYTE_ANALYTICS_DAYS + 1}
+  days, one request per entity per 30-day window, at its own budget of {ANALYTICS_PER_MINUTE} a
+  minute); reports (`start_date` today - {HISTORY_DAYS} days; one job at a time, polled every
+  5 s). The last two stop after {cap:g} minutes; their whole time is **extrapolated** from
+  Airbyte's own design (requests or jobs the workload needs) and its pace measured in the cap;
+  every extrapolated line says how. Airbyte's whole run is at least its longest part (its
+  analytics budget and its one report at a time bound it whatever its threads do): the ratios
+  use that lower bound.
+- Rows are compared per stream by key; for analytics and reports also by value, on the
+  {len(columns)} metric columns both read (the tap's default `analytics_columns`; Airbyte asks
+  for 112). A stopped Airbyte run is compared on the rows it did read.
 
 - {machine_line()}
 - Scale `{scale}`; this run took {seconds / 60:.0f} min. Regenerate:
@@ -372,7 +775,19 @@ Airbyte's sync analytics read). One run per line: wall times on this shared mach
 
 {summary_table(cases)}
 
-{detail}
+Against the issue's targets (this tap against Airbyte's whole workload, {FULL}):
+
+{targets_table(cases)}
+
+Peak memory with data (the whole workload at a tenth and at full size):
+
+{memory_table(cases)}
+
+How Airbyte's parts went:
+
+{notes(cases)}
+
+{details}
 """
 
 
@@ -381,34 +796,45 @@ def note(message: str) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["serve-sandbox"]:
+        serve_sandbox(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=sorted(SCALES), default="small")
-    parser.add_argument("--workload", help="only the workloads whose name starts with this")
-    parser.add_argument("--latencies", type=int, nargs="+", default=list(LATENCIES_MS))
-    parser.add_argument("--write", type=Path, help="put the section into this Markdown file")
+    parser.add_argument("--scale", choices=sorted(SCALES), default="full")
+    parser.add_argument("--latencies", type=int, nargs="+", help="only these latencies")
     parser.add_argument(
-        "--first-universe", action="store_true", help="skip the 10x universes (a quick look)"
+        "--cap-minutes",
+        type=float,
+        default=3.0,
+        help="how long Airbyte's daily analytics and reports run before they are stopped",
     )
+    parser.add_argument(
+        "--entities-cap-minutes",
+        type=float,
+        default=15.0,
+        help="a safety cap on Airbyte's entities (they are meant to finish)",
+    )
+    parser.add_argument("--write", type=Path, help="put the section into this Markdown file")
     args = parser.parse_args()
     if not AIRBYTE.exists():
         sys.exit(f"{AIRBYTE} is missing: run `make bench-airbyte-venv` first")
+    caps: dict[Part, float | None] = {
+        ENTITY_PART: args.entities_cap_minutes,
+        ANALYTICS_PART: args.cap_minutes,
+        REPORT_PART: args.cap_minutes,
+    }
     started = time.perf_counter()
     cases = []
-    for work in SCALES[args.scale]:
-        if args.workload and not work.name.startswith(args.workload):
+    for plan in SCALES[args.scale]:
+        latencies = [ms for ms in plan.latencies if not args.latencies or ms in args.latencies]
+        if not latencies:
             continue
-        first, *larger = work.universes
-        # 10x data shows memory and request growth; latency adds nothing to that
-        plan = [(first, args.latencies)]
-        if not args.first_universe:
-            plan += [(u, args.latencies[:1]) for u in larger]
-        for universe, latencies in plan:
-            with sandbox(seed=SEED, **universe.flags()) as process:
-                cases += [case(process, work, universe, ms) for ms in latencies]
-    report = render(cases, args.scale, args.latencies[-1], time.perf_counter() - started)
+        with today_sandbox(plan.universe) as process:
+            cases += [run_case(process, plan, ms, caps) for ms in latencies]
+    report = render(cases, args.scale, caps, time.perf_counter() - started)
     print(report)
     if args.write:
-        splice(args.write, f"vs_airbyte ({args.scale})", report)
+        splice(args.write, "vs_airbyte", report)
 
 
 if __name__ == "__main__":
