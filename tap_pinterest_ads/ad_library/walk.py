@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from singer_sdk.pagination import BaseAPIPaginator
@@ -39,8 +40,48 @@ KNOWN_IDS = 50
 # A STATE message every this many pages: a killed run pays for at most this many pages again.
 CHECKPOINT_PAGES = 5
 MAX_CURSOR_RESTARTS = 3
+# A walk remembers the ids of this many recent pages: a row new ads pushed onto a later page
+# is dropped as a duplicate; one pushed further (more new ads than this many pages hold while
+# the walk reads them) is emitted twice, which the key absorbs. Memory stays flat however
+# long the walk.
+SEEN_PAGES = 20
 
 Row = dict[str, Any]
+
+
+class SeenIds(Protocol):
+    def __contains__(self, rid: object) -> bool: ...
+
+    def add(self, rid: str) -> None: ...
+
+
+class RecentIds:
+    """The ids read in the current page and the `pages` pages before it."""
+
+    def __init__(self, pages: int = SEEN_PAGES) -> None:
+        self.pages = pages
+        self.page = 0
+        self.last_page: dict[str, int] = {}  # id -> the latest page it was read on
+        self.by_page: deque[list[str]] = deque([[]])
+
+    def start_page(self) -> None:
+        self.page += 1
+        self.by_page.append([])
+        if len(self.by_page) > self.pages + 1:
+            gone = self.page - self.pages - 1
+            for rid in self.by_page.popleft():
+                if self.last_page.get(rid) == gone:
+                    del self.last_page[rid]
+
+    def __contains__(self, rid: object) -> bool:
+        return rid in self.last_page
+
+    def __len__(self) -> int:
+        return len(self.last_page)
+
+    def add(self, rid: str) -> None:
+        self.last_page[rid] = self.page
+        self.by_page[-1].append(rid)
 
 
 @dataclass(frozen=True)
@@ -106,7 +147,10 @@ class ScrollWalk:
     query: str = ""
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(UTC))
 
-    seen: set[str] = field(default_factory=set)
+    seen: RecentIds = field(default_factory=RecentIds)
+    # The first id of every page read, with the page it was last read on: one id a page, enough
+    # to tell a cursor that went back to a page read long ago from rows new ads pushed down.
+    anchors: dict[str, int] = field(default_factory=dict)
     scroll: str | None = None
     stop_reason: str | None = None
     pages: int = 0  # pages read in this run
@@ -166,6 +210,7 @@ class ScrollWalk:
         """Rows of this page worth emitting, with their sort instant; decides whether to go on."""
         jumped, self.jump = self.jump, None
         self.pages += 1
+        self.seen.start_page()
         self.total = parse_count(body.get("total")) if "total" in body else self.total
         self.total_relation = body.get("total_relation", self.total_relation)
         self.nextscrapetime = parse_count(body.get("nextscrapetime")) or self.nextscrapetime
@@ -188,14 +233,22 @@ class ScrollWalk:
         self.offset += 1
         if page_ids:
             self.last_ids = page_ids
+        long_ago = self.pages - SEEN_PAGES  # pages before this one are out of `seen`
+        anchors = self.anchors
 
         kept: list[tuple[Row, Any]] = []
-        unseen = reached_cutoff = reached_known = False
+        unseen = reached_cutoff = reached_known = went_back = False
         for row, rid in zip(rows, ids, strict=True):
             if rid is None:
                 self.idless += 1
                 continue
+            anchor = anchors.get(rid)
+            if anchor is not None:
+                # New ads push rows down a page or two, never back up to a page read long ago.
+                went_back = went_back or anchor < long_ago
+                anchors[rid] = self.pages
             if rid in self.seen:
+                self.seen.add(rid)  # still here: keep it while it drifts
                 continue
             self.seen.add(rid)
             unseen = True
@@ -217,9 +270,11 @@ class ScrollWalk:
                     self.new_records += 1
             kept.append((row, instant))
         self.records += len(kept)
+        if page_ids:
+            anchors[page_ids[0]] = self.pages
 
         self.read_to_end = not rows or not self.scroll
-        looped = bool(page_ids) and not unseen and not self.replay
+        looped = bool(page_ids) and (not unseen or went_back) and not self.replay
         self.replay = max(0, self.replay - 1)
         if looped or (self.scroll and self.scroll == previous_scroll):
             self.logger.warning("%s: %s; stopping this search", self.label, LOOP_GUARD)
@@ -289,7 +344,7 @@ class TailRead:
 
     sort_value: Callable[[Row], dt.datetime | None]
     pages_allowed: int
-    seen: set[str]
+    seen: SeenIds
     scroll: str | None = None
     pages: int = 0
     records: int = 0

@@ -17,6 +17,7 @@ from tap_pinterest_ads.ad_library.walk import (
     PAGE_CAP,
     REACHED_BOOKMARK,
     REACHED_KNOWN,
+    SEEN_PAGES,
     Resume,
     ScrollWalk,
     TailRead,
@@ -273,3 +274,40 @@ def test_a_tail_read_reads_as_many_pages_as_allowed():
     assert tail.stop_reason is None, "one page of two allowed: go on"
     tail.take_page({"scroll": "y"}, page([2], [None])["data"])
     assert tail.stop_reason is not None
+
+
+def long_walk(pages: int, size: int = 50) -> tuple[ScrollWalk, list[list[int]]]:
+    """A walk over `pages` full pages of distinct ids, newest first (id n is n minutes old)."""
+    w = walk()
+    read = [list(range(n * size, (n + 1) * size)) for n in range(pages)]
+    for ids in read:
+        take(w, page(ids, [i / 60 for i in ids]))
+    return w, read
+
+
+def test_a_walk_remembers_recent_pages_only_so_its_memory_does_not_grow_with_the_search():
+    w, _ = long_walk(SEEN_PAGES * 5)
+    assert w.records == SEEN_PAGES * 5 * 50 and w.stop_reason is None
+    assert len(w.seen) <= (SEEN_PAGES + 1) * 50
+    assert len(w.anchors) == SEEN_PAGES * 5, "one id a page"
+
+
+def test_rows_pushed_down_within_the_window_are_dropped_and_beyond_it_emitted_again():
+    w, read = long_walk(SEEN_PAGES + 5)
+    # New ads pushed rows of the page before last down to this one: inside the window.
+    pushed = read[-2][:10]
+    kept = take(w, page([*pushed, 10_000, 10_001], [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]))
+    assert [row["id"] for row, _ in kept] == [10_000, 10_001]
+    assert w.stop_reason is None
+    # A row read more than SEEN_PAGES pages ago: emitted again (the key absorbs it), never lost.
+    kept = take(w, page([read[1][5], 10_002], [1, 1]))
+    assert [row["id"] for row, _ in kept] == [read[1][5], 10_002]
+    assert w.stop_reason is None
+
+
+def test_a_cursor_that_goes_back_to_a_page_read_long_ago_is_a_loop(caplog):
+    w, read = long_walk(SEEN_PAGES + 5)
+    with caplog.at_level(logging.WARNING):
+        take(w, page(read[2], [i / 60 for i in read[2]]))
+    assert w.stop_reason == LOOP_GUARD and not w.complete
+    assert "loop guard" in caplog.text
