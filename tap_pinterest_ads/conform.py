@@ -9,6 +9,7 @@ summary says how much was lost.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -20,6 +21,7 @@ from tap_pinterest_ads.dates import parse_day, parse_instant, to_iso
 _SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9}
 _HUMAN = re.compile(r"^([+-]?\d+(?:\.\d+)?)\s*([kmb]?)\+?$", re.IGNORECASE)
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+DATE_CACHE = 4096  # distinct date strings remembered
 
 
 def parse_number(value: object) -> float | int | None:
@@ -80,37 +82,76 @@ def _instant(value: object) -> str | None:
     return to_iso(when) if when else None
 
 
+def _text_cached(convert: Converter) -> Converter:
+    # Dates repeat from row to row (days, midnights): each string is parsed once. Bounded.
+    cached = functools.lru_cache(maxsize=DATE_CACHE)(convert)
+
+    def run(value: Any) -> Any:
+        return cached(value) if type(value) is str else convert(value)
+
+    return run
+
+
 _SCALARS: dict[str, Converter] = {
     "integer": parse_count,
     "number": parse_number,
     "boolean": _boolean,
     "string": _string,
 }
-_FORMATS: dict[str, Converter] = {"date": _day, "date-time": _instant}
+_FORMATS: dict[str, Converter] = {"date": _text_cached(_day), "date-time": _text_cached(_instant)}
+_EXACT: dict[str, type] = {"integer": int, "number": float, "boolean": bool, "string": str}
+
+
+def _kind(schema: Mapping[str, Any]) -> str | None:
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    return next((t for t in types if t != "null"), None)
+
+
+def kept_types(schema: Mapping[str, Any]) -> frozenset[type]:
+    """Types a value of `schema` already has when its converter would return it unchanged:
+    callers skip the call for those (most values). Null always converts to null."""
+    exact = _EXACT.get(_kind(schema) or "")
+    if exact is None or schema.get("format") in _FORMATS:
+        return frozenset()
+    return frozenset({exact, int if exact is float else exact})
+
+
+Field = tuple[frozenset[type], Converter]  # (kept_types, converter)
 
 
 def converter(schema: Mapping[str, Any], losses: Losses) -> Converter:
     """A function that conforms one value to `schema` (null where it cannot)."""
-    types = schema.get("type", [])
-    types = [types] if isinstance(types, str) else list(types)
-    kind = next((t for t in types if t != "null"), None)
+    kind = _kind(schema)
 
     if kind == "object":
-        fields = {
-            name: converter(sub, losses) for name, sub in schema.get("properties", {}).items()
+        fields: dict[str, Field] = {
+            name: (kept_types(sub), converter(sub, losses))
+            for name, sub in schema.get("properties", {}).items()
         }
         keep_extra = schema.get("additionalProperties", not fields)
 
         def as_object(value: Any) -> Any:
             if not isinstance(value, dict):
                 return None
-            out = {k: fields[k](v) if k in fields else v for k, v in value.items()}
-            return out if keep_extra else {k: v for k, v in out.items() if k in fields}
+            # One pass; a value already of its type is kept without a call.
+            if keep_extra:
+                return {
+                    k: v
+                    if (f := fields.get(k)) is None or v is None or type(v) in f[0]
+                    else f[1](v)
+                    for k, v in value.items()
+                }
+            return {
+                k: v if v is None or type(v) in f[0] else f[1](v)
+                for k, v in value.items()
+                if (f := fields.get(k)) is not None
+            }
 
         return _counted(as_object, losses)
     if kind == "array":
         items = schema.get("items", {})
-        item = converter(items, losses)
+        item_kept, item = kept_types(items), converter(items, losses)
         item_types = items.get("type", "null")
         nullable = "null" in ([item_types] if isinstance(item_types, str) else item_types)
 
@@ -119,7 +160,7 @@ def converter(schema: Mapping[str, Any], losses: Losses) -> Converter:
                 value = [part.strip() for part in value.split(",") if part.strip()]
             if not isinstance(value, list):
                 return None
-            out = [item(v) for v in value]
+            out = [v if v is None or type(v) in item_kept else item(v) for v in value]
             # An unreadable item (counted) is dropped where the schema allows no null item.
             return out if nullable else [v for v in out if v is not None]
 
@@ -127,16 +168,13 @@ def converter(schema: Mapping[str, Any], losses: Losses) -> Converter:
     scalar = _FORMATS.get(schema.get("format", "")) or _SCALARS.get(kind or "")
     if scalar is None:
         return lambda value: value
-    exact = {"integer": int, "number": float, "boolean": bool, "string": str}.get(kind or "")
-    if exact is None or "format" in schema:
+    kept = kept_types(schema)
+    if not kept:
         return _counted(scalar, losses)
-    also = int if exact is float else exact
     parse = scalar
 
     def fast(value: Any) -> Any:
-        # One call per value: most values already have their type and skip the parser.
-        kind_of = type(value)
-        if value is None or kind_of is exact or kind_of is also:
+        if value is None or type(value) in kept:
             return value
         out = parse(value)
         if out is None:

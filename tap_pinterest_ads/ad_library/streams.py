@@ -84,11 +84,19 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
         self._known_fields = frozenset(self.schema["properties"])
         self._canonical = canonical_keys(self._known_fields)
         self._nulled = Losses()
-        self._conform = {
-            name: converter(spec, self._nulled)
-            for name, spec in self.schema["properties"].items()
-            if name not in {"id", self.sort_field, "extra_fields"}
-        }
+        # One converter for the whole row: the fields it knows, each to its schema type.
+        self._conform = converter(
+            {
+                "type": "object",
+                "properties": {
+                    name: spec
+                    for name, spec in self.schema["properties"].items()
+                    if name not in {"id", self.sort_field, "extra_fields"}
+                },
+                "additionalProperties": False,
+            },
+            self._nulled,
+        )
         self._summaries: list[str] = []  # one line per search, logged when the run ends
 
     @property
@@ -382,8 +390,7 @@ class AdLibraryStream(PinterestHTTPStream[str | None]):
 
     def shape(self, row: dict[str, Any], instant: dt.datetime | None) -> dict[str, Any] | None:
         """Raw row -> record of the schema's types; None drops a row the stream cannot key."""
-        conform = self._conform
-        record = {key: conform[key](value) for key, value in row.items() if key in conform}
+        record: dict[str, Any] = self._conform(row)
         record["id"] = str(row["id"]).strip()
         record[self.sort_field] = to_iso(instant) if instant else None
         return record
