@@ -14,6 +14,7 @@ _ISO = dateutil_parser.isoparser()  # any single character may separate date and
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = dt.datetime(2100, 1, 1, tzinfo=UTC)
 _EARLIEST_S, _LATEST_S = EARLIEST.timestamp(), LATEST.timestamp()
+_API_FORM_LENGTH = len("2026-06-01 10:30:00")
 
 
 def parse_instant(value: object) -> dt.datetime | None:
@@ -23,6 +24,14 @@ def parse_instant(value: object) -> dt.datetime | None:
     Returns None for what cannot be a real instant (null, "", "0000-00-00 00:00:00", junk, a
     number outside 2000-2100 whichever way it is read).
     """
+    if type(value) is str and len(value) == _API_FORM_LENGTH and value[10] == " ":
+        # The API's own `Y-m-d H:i:s`, nearly every value: none of the checks below apply.
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            pass  # "0000-00-00 00:00:00" and the like: the lenient path decides
+        else:
+            return _plausible(parsed)
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -40,6 +49,10 @@ def parse_instant(value: object) -> dt.datetime | None:
             parsed = _ISO.isoparse(text.replace("/", "-"))
         except (ValueError, OverflowError):
             return None
+    return _plausible(parsed)
+
+
+def _plausible(parsed: dt.datetime) -> dt.datetime | None:
     parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     return parsed if EARLIEST <= parsed < LATEST else None
 
