@@ -582,6 +582,7 @@ class PinterestAdSearchMatchesStream(SelfConformed):
     def __init__(self, tap: Tap, *, source: PinterestAdsStream) -> None:
         super().__init__(tap, schema=load_schema(self.name))
         self.source = source
+        self._schema_written = False
         self.run_started = to_iso(dt.datetime.now(UTC))
         # One child sync per page would otherwise log its start every page.
         self.logger.setLevel(logging.WARNING)
@@ -593,6 +594,13 @@ class PinterestAdSearchMatchesStream(SelfConformed):
 
     def get_sync_timer(self) -> metrics.Timer:
         return _quiet(super().get_sync_timer())
+
+    def _write_schema_message(self) -> None:
+        # The SDK writes a child's SCHEMA at each of its syncs, here one per page: once is
+        # enough (each costs a copy of the schema, and targets may flush their batches on it).
+        if not self._schema_written:
+            self._schema_written = True
+            super()._write_schema_message()
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         assert context is not None
