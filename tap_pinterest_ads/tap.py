@@ -30,7 +30,6 @@ from tap_pinterest_ads.config_checks import (
     warn_unknown_settings,
 )
 from tap_pinterest_ads.marketing.settings import V5_PROPERTIES, configured
-from tap_pinterest_ads.marketing.streams import v5_streams
 from tap_pinterest_ads.resources import ApiResources, Pacer, RequestBudget
 
 MAX_LOOKBACK_DAYS = 3650  # ten years: beyond, a date overflows long before it means anything
@@ -167,12 +166,30 @@ class TapPinterestAds(Tap):
     def discover_streams(self) -> list[Stream]:
         searches = parse_searches(self.config.get("searches"))
         ads = PinterestAdsStream(self, resources=self.ad_library, searches=searches)
-        return [
+        streams: list[Stream] = [
             ads,
             PinterestAdSearchMatchesStream(self, source=ads),
             PinterestAdSnapshotsStream(self, resources=self.ad_library, searches=searches),
-            *v5_streams(self),
         ]
+        if self._discovering or configured(self.config) or not self.config.get("api_key"):
+            from tap_pinterest_ads.marketing.streams import v5_streams
+
+            streams += v5_streams(self)
+        else:
+            # An ad-library sync: the v5 family could only sit out, and importing and building
+            # its streams would be a sixth of the run's start-up.
+            self.logger.info(
+                "Pinterest API v5 streams skipped: no v5 credentials (`client_id`, "
+                "`client_secret`, `refresh_token`) are set."
+            )
+        return streams
+
+    _discovering = False
+
+    def run_discovery(self) -> str:
+        # The catalog lists every stream, whatever the config holds (discover_streams).
+        self._discovering = True
+        return super().run_discovery()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
