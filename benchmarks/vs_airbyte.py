@@ -35,7 +35,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -140,6 +139,7 @@ REPORT_PART = Part("reports", tuple(REPORTS), capped=True)
 PARTS = (ENTITY_PART, ANALYTICS_PART, REPORT_PART)
 WORKLOAD = (*ENTITIES, *ANALYTICS, *REPORTS)
 
+RESULTS = ROOT / "benchmarks" / ".runs" / "vs_airbyte.json"
 FULL = Universe(3, 500, 5000)
 TENTH = Universe(3, 50, 500)
 
@@ -152,8 +152,13 @@ class Plan:
 
 
 SCALES: dict[str, tuple[Plan, ...]] = {
-    # The tenth first: the tap's memory at 1x, and Airbyte's where it runs to the end.
-    "full": (Plan(TENTH, (50,), (ENTITY_PART,)), Plan(FULL, LATENCIES_MS, PARTS)),
+    # The issue's target latency first; the tenth shows the tap's memory at 1x (and Airbyte's
+    # where it runs to the end).
+    "full": (
+        Plan(FULL, (200,), PARTS),
+        Plan(TENTH, (200,), (ENTITY_PART,)),
+        Plan(FULL, (50,), PARTS),
+    ),
     "small": (Plan(TENTH, LATENCIES_MS, PARTS),),
     "tiny": (Plan(Universe(3, 5, 20), (50,), PARTS),),  # does it all work: a minute or two
 }
@@ -213,6 +218,7 @@ class AirbytePart:
     part: Part
     run: SideRun
     cap_minutes: float | None
+    startup_cpu: float  # CPU before its first request (its `discover`'s)
     estimate: Figures | None = None  # the whole part, when the cap ended it
     notes: list[str] = field(default_factory=list)
 
@@ -320,18 +326,15 @@ def airbyte_workdir(tmp: Path, process: SandboxProcess) -> Path:
     return workdir
 
 
-def airbyte_catalog(workdir: Path, config: Path, streams: tuple[str, ...]) -> Path:
-    """Airbyte's own discovered streams, configured for a full refresh (no state)."""
-    done = subprocess.run(
-        [str(AIRBYTE), "discover", "--config", str(config)],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def airbyte_catalog(workdir: Path, config: Path, streams: tuple[str, ...]) -> tuple[Path, float]:
+    """Airbyte's own discovered streams, configured for a full refresh (no state), and the CPU
+    seconds `discover` took: about what any run of it spends before its first request."""
+    lines: list[bytes] = []
+    args = [str(AIRBYTE), "discover", "--config", str(config)]
+    cost = run_measured(args, lines.append, stderr_path=workdir / "discover.err", cwd=workdir)
     found = {}
-    for line in done.stdout.splitlines():
-        message = json.loads(line) if line.startswith("{") else {}
+    for line in lines:
+        message = json.loads(line) if line.startswith(b"{") else {}
         if message.get("type") == "CATALOG":
             found = {s["name"]: s for s in message["catalog"]["streams"]}
     configured = [
@@ -340,7 +343,7 @@ def airbyte_catalog(workdir: Path, config: Path, streams: tuple[str, ...]) -> Pa
     ]
     path = workdir / "catalog.json"
     path.write_text(json.dumps({"streams": configured}))
-    return path
+    return path, cost.cpu
 
 
 def measured(
@@ -373,13 +376,14 @@ def run_tap(process: SandboxProcess, tmp: Path) -> SideRun:
 
 def run_airbyte(
     process: SandboxProcess, tmp: Path, part: Part, cap_minutes: float | None
-) -> SideRun:
+) -> AirbytePart:
     workdir = airbyte_workdir(tmp, process)
     config = workdir / "config.json"
     config.write_text(json.dumps(part.config()))
-    catalog = airbyte_catalog(workdir, config, part.streams)
+    catalog, startup_cpu = airbyte_catalog(workdir, config, part.streams)
     args = [str(AIRBYTE), "read", "--config", str(config), "--catalog", str(catalog)]
-    return measured(process, args, tmp, airbyte=True, cwd=workdir, cap_minutes=cap_minutes)
+    run = measured(process, args, tmp, airbyte=True, cwd=workdir, cap_minutes=cap_minutes)
+    return AirbytePart(part, run, cap_minutes, startup_cpu)
 
 
 # --- extrapolating Airbyte's capped parts ----------------------------------------------------
@@ -413,6 +417,11 @@ def tap_rows_since(tap: SideRun, streams: Iterable[str], first: dt.date) -> int:
     )
 
 
+def scaled(ours: AirbytePart, factor: float) -> float:
+    """Its CPU with the work after start-up `factor` times as long."""
+    return ours.startup_cpu + max(0.0, ours.run.cost.cpu - ours.startup_cpu) * factor
+
+
 def estimate_analytics(
     ours: AirbytePart, parents: dict[str, list[int]], tap: SideRun, cap: float
 ) -> None:
@@ -441,12 +450,12 @@ def estimate_analytics(
         seconds=lead + needed / per_second,
         requests=needed + max(run.total_requests - len(calls), pages),
         rate_limited=None,
-        cpu=run.cost.cpu * needed / len(calls),
+        cpu=scaled(ours, needed / len(calls)),
         peak_rss_mb=None,
         records=tap_rows_since(tap, ANALYTICS, start),
         how=f"extrapolated: {lead:.0f} s to its first analytics request + {needed:,} requests "
-        f"at its measured {per_second * 60:.0f}/min; CPU per request as measured; rows: the "
-        f"tap's for its {AIRBYTE_ANALYTICS_DAYS + 1} days",
+        f"at its measured {per_second * 60:.0f}/min; CPU per request as measured after "
+        f"start-up; rows: the tap's for its {AIRBYTE_ANALYTICS_DAYS + 1} days",
     )
 
 
@@ -471,11 +480,11 @@ def estimate_reports(ours: AirbytePart, accounts: int, tap: SideRun, cap: float)
         seconds=lead + per_job * needed,
         requests=run.total_requests * needed / len(files),
         rate_limited=None,
-        cpu=run.cost.cpu * needed / len(files),
+        cpu=scaled(ours, needed / len(files)),
         peak_rss_mb=None,
         records=tap_rows_since(tap, REPORTS, history_start()),
         how=f"extrapolated: {lead:.0f} s to its first job + {needed} jobs x its measured "
-        f"{per_job:.1f} s; requests and CPU per job as measured; rows: the tap's",
+        f"{per_job:.1f} s; requests and CPU per job as measured after start-up; rows: the tap's",
     )
 
 
@@ -513,7 +522,7 @@ def run_case(
         parts = []
         for part in plan.parts:
             cap = caps[part]
-            theirs = AirbytePart(part, run_airbyte(process, tmp, part, cap), cap)
+            theirs = run_airbyte(process, tmp, part, cap)
             if theirs.run.cost.capped and cap is not None and part is ANALYTICS_PART:
                 estimate_analytics(theirs, parents, tap, cap)
             elif theirs.run.cost.capped and cap is not None and part is REPORT_PART:
@@ -531,6 +540,27 @@ def run_case(
 
 
 # --- rendering -------------------------------------------------------------------------------
+
+
+@dataclass
+class Rendered:
+    """What the page shows of one case, kept in RESULTS between runs: a run of some latencies
+    (`--latencies`) leaves the other cases of the page as their last run left them."""
+
+    scale: str
+    universe: str
+    ads: int  # per account: orders the universes
+    latency_ms: int
+    when: str  # time, commit and load of the run
+    summary: list[list[str]]
+    target: list[str] | None  # against the issue's targets (the full universe only)
+    memory: dict[str, list[float]]  # run -> [records, peak RSS MB]
+    notes: list[str]
+    details: str  # rows per stream and requests by kind (complete cases)
+
+    @property
+    def key(self) -> str:
+        return f"{self.scale}: {self.universe}, {self.latency_ms} ms"
 
 
 def times(ours: float, theirs: float, better: str) -> str:
@@ -560,24 +590,18 @@ def figure_row(case: Case, side: str, part: str, f: Figures, bold: bool = False)
     ]
 
 
-def summary_table(cases: list[Case]) -> str:
-    rows = []
-    for c in cases:
-        rows.append(
-            figure_row(c, "this tap", "whole workload, one run", Figures.of(c.tap, "measured"))
-        )
-        for p in c.airbyte:
-            if p.estimate is not None:
-                how = f"measured, first {p.cap_minutes:g} min (then stopped)"
-                rows.append(figure_row(c, "Airbyte", p.part.name, Figures.of(p.run, how)))
-            rows.append(figure_row(c, "Airbyte", p.part.name, p.whole))
-        if c.complete:
-            theirs = airbyte_whole(c)
-            rows.append(figure_row(c, "Airbyte", "whole workload", theirs, bold=True))
-            rows.append(ratio_row(c, Figures.of(c.tap, ""), theirs))
-    header = ["Universe", "Latency (ms)", "Side", "Part", "How", "Wall (s)", "Requests", "429s"]
-    header += ["CPU (s)", "Peak RSS (MB)", "Records"]
-    return table(header, rows, text_columns=5)
+def summary_rows(c: Case) -> list[list[str]]:
+    rows = [figure_row(c, "this tap", "whole workload, one run", Figures.of(c.tap, "measured"))]
+    for p in c.airbyte:
+        if p.estimate is not None:
+            how = f"measured, first {p.cap_minutes:g} min (then stopped)"
+            rows.append(figure_row(c, "Airbyte", p.part.name, Figures.of(p.run, how)))
+        rows.append(figure_row(c, "Airbyte", p.part.name, p.whole))
+    if c.complete:
+        theirs = airbyte_whole(c)
+        rows.append(figure_row(c, "Airbyte", "whole workload", theirs, bold=True))
+        rows.append(ratio_row(c, Figures.of(c.tap, ""), theirs))
+    return rows
 
 
 def ratio_row(c: Case, ours: Figures, theirs: Figures) -> list[str]:
@@ -596,27 +620,20 @@ def ratio_row(c: Case, ours: Figures, theirs: Figures) -> list[str]:
     ]
 
 
-def targets_table(cases: list[Case]) -> str:
-    full = [c for c in cases if c.complete]
-    if not full:
-        return ""
-    rows = []
-    for c in full:
-        theirs, ours = airbyte_whole(c), Figures.of(c.tap, "")
-        speed = theirs.seconds / ours.seconds
-        share = ours.requests / theirs.requests
-        same, differing, read = rows_agree(c)
-        rows.append(
-            [
-                f"{c.latency_ms} ms",
-                f"{speed:,.1f}x ({'met' if speed >= 3 else 'not met'})",
-                f"1/{1 / share:,.0f} ({'met' if share <= 0.1 else 'not met'})",
-                f"{same:,} of {read:,} rows Airbyte read have the tap's key and values; "
-                f"{differing:,} differ",
-            ]
-        )
-    header = ["Latency", "At least 3x faster", "At most 1/10 of the requests", "Same rows"]
-    return table(header, rows)
+def target_row(c: Case) -> list[str] | None:
+    if not c.complete or c.universe != FULL:
+        return None
+    theirs, ours = airbyte_whole(c), Figures.of(c.tap, "")
+    speed = theirs.seconds / ours.seconds
+    share = ours.requests / theirs.requests
+    same, differing, read = rows_agree(c)
+    return [
+        f"{c.latency_ms} ms",
+        f"{speed:,.1f}x ({'met' if speed >= 3 else 'not met'})",
+        f"1/{1 / share:,.0f} ({'met' if share <= 0.1 else 'not met'})",
+        f"{same:,} of the {read:,} analytics and report rows Airbyte read have the tap's key "
+        f"and values; {differing:,} differ",
+    ]
 
 
 def rows_agree(c: Case) -> tuple[int, int, int]:
@@ -687,55 +704,95 @@ def requests_table(c: Case) -> str:
     return table(["Request (ids dropped)", "This tap", "Airbyte (measured, all parts)"], rows)
 
 
-def memory_table(cases: list[Case]) -> str:
-    by_size: dict[Universe, Case] = {}
-    for c in cases:
-        by_size.setdefault(c.universe, c)  # the first latency of each universe
-    if len(by_size) < 2:
+def rendered(c: Case, scale: str) -> Rendered:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    load = ", ".join(str(x) for x in c.load)
+    notes = [f"Airbyte {p.part.name}: {text}" for p in c.airbyte for text in p.notes]
+    notes += [
+        f"Airbyte {p.part.name} exited {p.run.cost.returncode}"
+        for p in c.airbyte
+        if p.run.cost.returncode and not p.run.cost.capped
+    ]
+    memory = {"this tap, whole workload": [c.tap.rows, c.tap.cost.peak_rss_mb]}
+    if entities := c.part(ENTITY_PART):
+        memory["Airbyte, entities"] = [entities.run.rows, entities.run.cost.peak_rss_mb]
+    details = ""
+    if c.complete:
+        details = (
+            f"#### {c.universe}, {c.latency_ms} ms: rows per stream\n\n{rows_table(c)}\n\n"
+            f"Requests by kind:\n\n{requests_table(c)}"
+        )
+    return Rendered(
+        scale=scale,
+        universe=str(c.universe),
+        ads=c.universe.ads,
+        latency_ms=c.latency_ms,
+        when=f"{dt.datetime.now(dt.timezone.utc):%H:%M} UTC on {commit}, load after it {load}",
+        summary=summary_rows(c),
+        target=target_row(c),
+        memory=memory,
+        notes=notes,
+        details=details,
+    )
+
+
+def load_results(path: Path) -> dict[str, Rendered]:
+    if not path.exists():
+        return {}
+    return {key: Rendered(**value) for key, value in json.loads(path.read_text()).items()}
+
+
+def save_results(path: Path, results: dict[str, Rendered]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({k: vars(v) for k, v in results.items()}, indent=1))
+
+
+def memory_table(cases: list[Rendered]) -> str:
+    """The tap's (and Airbyte's entities') peak memory at a tenth and at full size, at the
+    same latency where both sizes ran at one."""
+    small = [c for c in cases if c.ads < FULL.ads]
+    large = [c for c in cases if c.ads == FULL.ads]
+    pairs = [(a, b) for a in small for b in large if a.latency_ms == b.latency_ms]
+    pairs += [(a, b) for a in small for b in large]
+    if not pairs:
         return "Only one size ran: no growth to show."
-    small, large = (by_size[u] for u in sorted(by_size, key=lambda u: u.ads))
+    a, b = pairs[0]
     rows = []
-
-    def growth(name: str, a: SideRun, b: SideRun) -> list[str]:
-        extra = b.rows - a.rows
-        per = (b.cost.peak_rss_mb - a.cost.peak_rss_mb) * 1024 / extra if extra else 0.0
-        return [
-            name,
-            f"{small.latency_ms} / {large.latency_ms}",
-            f"{a.rows:,} → {b.rows:,}",
-            f"{a.cost.peak_rss_mb:.0f} → {b.cost.peak_rss_mb:.0f}",
-            f"{per:+.4f}",
-        ]
-
-    rows.append(growth("this tap, whole workload", small.tap, large.tap))
-    mine, theirs = small.part(ENTITY_PART), large.part(ENTITY_PART)
-    if mine and theirs:
-        rows.append(growth("Airbyte, entities", mine.run, theirs.run))
-    header = ["Run", "Latency (ms)", f"Records ({small.universe} → {large.universe})"]
+    for name in a.memory:
+        if name not in b.memory:
+            continue
+        (rows_a, rss_a), (rows_b, rss_b) = a.memory[name], b.memory[name]
+        per = (rss_b - rss_a) * 1024 / (rows_b - rows_a) if rows_b != rows_a else 0.0
+        rows.append(
+            [
+                name,
+                f"{a.latency_ms} / {b.latency_ms}",
+                f"{rows_a:,.0f} → {rows_b:,.0f} ({rows_b / rows_a:.1f}x)",
+                f"{rss_a:.0f} → {rss_b:.0f}",
+                f"{per:+.4f}",
+            ]
+        )
+    header = ["Run", "Latency (ms)", f"Records ({a.universe} → {b.universe})"]
     header += ["Peak RSS (MB)", "KB per extra record"]
     return table(header, rows, text_columns=2)
 
 
-def notes(cases: list[Case]) -> str:
-    lines = []
-    for c in cases:
-        load = ", ".join(str(x) for x in c.load)
-        lines.append(f"- {c.universe}, {c.latency_ms} ms (load average after it: {load}):")
-        for p in c.airbyte:
-            for text in p.notes:
-                lines.append(f"  - Airbyte {p.part.name}: {text}.")
-            if p.run.cost.returncode and not p.run.cost.capped:
-                lines.append(f"  - Airbyte {p.part.name} exited {p.run.cost.returncode}.")
-    return "\n".join(lines)
-
-
-def render(cases: list[Case], scale: str, caps: dict[Part, float | None], seconds: float) -> str:
-    detailed = [c for c in cases if c.complete][-1:]
-    details = "\n\n".join(
-        f"#### {c.universe}, {c.latency_ms} ms: rows per stream\n\n{rows_table(c)}\n\n"
-        f"Requests by kind:\n\n{requests_table(c)}"
-        for c in detailed
+def render(cases: list[Rendered], scale: str, caps: dict[Part, float | None]) -> str:
+    cases = sorted(cases, key=lambda c: (-c.ads, c.latency_ms))
+    header = ["Universe", "Latency (ms)", "Side", "Part", "How", "Wall (s)", "Requests", "429s"]
+    header += ["CPU (s)", "Peak RSS (MB)", "Records"]
+    summary = table(header, [row for c in cases for row in c.summary], text_columns=5)
+    targets = [c.target for c in cases if c.target]
+    target_header = ["Latency", "At least 3x faster", "At most 1/10 of the requests"]
+    targets_text = table([*target_header, "Same rows"], targets) if targets else "Not run."
+    runs = "\n".join(
+        f"- {c.universe}, {c.latency_ms} ms: run at {c.when}."
+        + "".join(f"\n  - {text}." for text in c.notes)
+        for c in cases
     )
+    details = "\n\n".join(c.details for c in cases if c.details and c.latency_ms == 200)
     columns = compared_columns()
     cap = caps[ANALYTICS_PART]
     return f"""## This tap against Airbyte's source-pinterest 2.1.12
@@ -759,33 +816,34 @@ set.
   analytics (the same config: its sync analytics read the last {AIRBYTE_ANALYTICS_DAYS + 1}
   days, one request per entity per 30-day window, at its own budget of {ANALYTICS_PER_MINUTE} a
   minute); reports (`start_date` today - {HISTORY_DAYS} days; one job at a time, polled every
-  5 s). The last two stop after {cap:g} minutes; their whole time is **extrapolated** from
-  Airbyte's own design (requests or jobs the workload needs) and its pace measured in the cap;
-  every extrapolated line says how. Airbyte's whole run is at least its longest part (its
-  analytics budget and its one report at a time bound it whatever its threads do): the ratios
-  use that lower bound.
+  5 s; its rows come out an ad account at a time). The last two stop after {cap:g} minutes;
+  their whole time is **extrapolated** from Airbyte's own design (requests or jobs the workload
+  needs) and its pace measured in the cap; every extrapolated line says how. Airbyte's whole
+  run is at least its longest part (its analytics budget and its one report at a time bound it
+  whatever its threads do): the ratios use that lower bound.
 - Rows are compared per stream by key; for analytics and reports also by value, on the
   {len(columns)} metric columns both read (the tap's default `analytics_columns`; Airbyte asks
   for 112). A stopped Airbyte run is compared on the rows it did read.
 
 - {machine_line()}
-- Scale `{scale}`; this run took {seconds / 60:.0f} min. Regenerate:
+- Scale `{scale}`. Regenerate (about 40 minutes a latency at full scale; `--latencies 200`
+  reruns one and keeps the others' last results, kept in `{RESULTS.relative_to(ROOT)}`):
   `make bench-airbyte-venv && .venv/bin/python -m benchmarks.vs_airbyte --scale {scale}
   --write benchmarks/README.md`
 
-{summary_table(cases)}
+{summary}
 
 Against the issue's targets (this tap against Airbyte's whole workload, {FULL}):
 
-{targets_table(cases)}
+{targets_text}
 
 Peak memory with data (the whole workload at a tenth and at full size):
 
 {memory_table(cases)}
 
-How Airbyte's parts went:
+The runs, and how Airbyte's parts went:
 
-{notes(cases)}
+{runs}
 
 {details}
 """
@@ -823,18 +881,20 @@ def main() -> None:
         ANALYTICS_PART: args.cap_minutes,
         REPORT_PART: args.cap_minutes,
     }
-    started = time.perf_counter()
-    cases = []
+    results = {k: v for k, v in load_results(RESULTS).items() if v.scale == args.scale}
     for plan in SCALES[args.scale]:
         latencies = [ms for ms in plan.latencies if not args.latencies or ms in args.latencies]
         if not latencies:
             continue
         with today_sandbox(plan.universe) as process:
-            cases += [run_case(process, plan, ms, caps) for ms in latencies]
-    report = render(cases, args.scale, caps, time.perf_counter() - started)
-    print(report)
-    if args.write:
-        splice(args.write, "vs_airbyte", report)
+            for ms in latencies:
+                done = rendered(run_case(process, plan, ms, caps), args.scale)
+                results[done.key] = done
+                save_results(RESULTS, {**load_results(RESULTS), done.key: done})
+                report = render(list(results.values()), args.scale, caps)
+                if args.write:  # after each case: a stopped run leaves what it measured
+                    splice(args.write, "vs_airbyte", report)
+    print(render(list(results.values()), args.scale, caps))
 
 
 if __name__ == "__main__":
