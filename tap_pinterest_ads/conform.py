@@ -21,7 +21,7 @@ from tap_pinterest_ads.dates import parse_day, parse_instant, to_iso
 _SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9}
 _HUMAN = re.compile(r"^([+-]?\d+(?:\.\d+)?)\s*([kmb]?)\+?$", re.IGNORECASE)
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
-DATE_CACHE = 4096  # distinct date strings remembered
+DATE_CACHE = 256  # distinct date strings remembered per format: rows come roughly in date order
 
 
 def parse_number(value: object) -> float | int | None:
