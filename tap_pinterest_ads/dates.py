@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from typing import TYPE_CHECKING
 
-from dateutil import parser as dateutil_parser
+if TYPE_CHECKING:
+    from dateutil.parser import isoparser
 
 UTC = dt.timezone.utc
-_ISO = dateutil_parser.isoparser()  # any single character may separate date and time
 
 # Numbers are epoch seconds or milliseconds only when they land in this window; anything else
 # (a day count, a compact date read as seconds, a sentinel like 0 or -1) is not an instant.
@@ -46,10 +48,18 @@ def parse_instant(value: object) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(text)
     except ValueError:
         try:
-            parsed = _ISO.isoparse(text.replace("/", "-"))
+            parsed = _lenient_iso().isoparse(text.replace("/", "-"))
         except (ValueError, OverflowError):
             return None
     return _plausible(parsed)
+
+
+@functools.cache
+def _lenient_iso() -> isoparser:
+    # Imported on first use: most runs never need it.
+    from dateutil.parser import isoparser
+
+    return isoparser()  # any single character may separate date and time
 
 
 def _plausible(parsed: dt.datetime) -> dt.datetime | None:
