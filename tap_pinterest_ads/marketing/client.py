@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import JSONPathPaginator
 
 from tap_pinterest_ads.client import PinterestHTTPStream, json_body
@@ -24,6 +25,7 @@ from tap_pinterest_ads.marketing.settings import (
     configured,
     parse_v5_settings,
 )
+from tap_pinterest_ads.marketing.specschema import Conformer
 from tap_pinterest_ads.resources import ApiResources, RequestBudget
 from tap_pinterest_ads.schema_files import load_schema
 
@@ -186,6 +188,12 @@ class V5Stream(PinterestHTTPStream[str | None]):
         super().__init__(tap, resources=family.resources, schema=load_schema(self.name))
         self.family = family
         family.names.add(self.name)
+        # `get_records` conforms (specschema.Conformer: the same records for a fraction of the
+        # SDK's CPU). The SDK copies the partition's keys into records later, unconformed:
+        # every v5 list partition is an ad account, and its records must carry that field.
+        partition_keys = ("ad_account_id",) if self.state_partitioning_keys is None else ()
+        if all(key in self.schema["properties"] for key in partition_keys):
+            self.TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     @property
     def partitions(self) -> list[dict[str, Any]] | None:
@@ -240,7 +248,10 @@ class V5Stream(PinterestHTTPStream[str | None]):
         if not self.family.enabled() or account in self.family.skipped:
             return
         try:
-            yield from self.rows_of(context)
+            if self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE:
+                yield from map(self.conform, self.rows_of(context))
+            else:
+                yield from self.rows_of(context)
         except AccountForbiddenError as error:
             self.family.skip_account(str(account), str(error))
         except NoCatalogError:
@@ -283,6 +294,10 @@ class V5Stream(PinterestHTTPStream[str | None]):
             if bookmark is not None and float(row[key]) < float(bookmark):
                 return None
         return row
+
+    @cached_property
+    def conform(self) -> Conformer:
+        return Conformer(self.effective_schema, self.name, self.logger)  # the catalog's schema
 
     # Pinterest's error bodies: {"code": <int>, "message": "..."}.
 

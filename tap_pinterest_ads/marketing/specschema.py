@@ -11,9 +11,18 @@ and every property nullable (the API omits what it has no value for).
 from __future__ import annotations
 
 import json
+import logging
+import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from singer_sdk.helpers._typing import (
+    _conform_primitive_property,
+    is_object_type,
+    is_uniform_list,
+)
 
 # stream -> the GET operation whose `items` it emits
 OPERATIONS = {
@@ -122,6 +131,123 @@ def main(argv: list[str]) -> None:
     for stream in OPERATIONS:
         text = json.dumps(stream_schema(spec, stream), indent=2, sort_keys=True) + "\n"
         (target / f"{stream}.json").write_text(text)
+
+
+class Conformer:
+    """What the SDK's type conformance (RECURSIVE) does to a record, with every decision about
+    the schema taken once instead of for each value: a property the schema lacks is dropped
+    (kept where it allows additional ones) and named in one warning per set, objects and
+    uniform lists are walked, a non-finite float becomes null, and a value that is not a plain
+    JSON scalar goes through the SDK's own conversion. Records come out identical to the SDK's
+    pass, at a fraction of its cost; a stream using it sets `TYPE_CONFORMANCE_LEVEL` to NONE."""
+
+    def __init__(self, schema: dict[str, Any], stream: str, logger: logging.Logger) -> None:
+        self.stream = stream
+        self.logger = logger
+        self.warned: set[tuple[str, ...]] = set()
+        # What the tap removes on purpose (feed credentials) goes without a warning.
+        self.root = self._object(schema, None, REMOVED.get(stream, ()))
+
+    def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
+        unmapped: list[str] = []
+        out: dict[str, Any] = self.root(record, unmapped)
+        if unmapped and tuple(unmapped) not in self.warned:  # the SDK warns once per set too
+            self.warned.add(tuple(unmapped))
+            self.logger.warning(
+                "Properties %s were present in the '%s' stream but not found in catalog "
+                "schema. Ignoring.",
+                tuple(unmapped),
+                self.stream,
+            )
+        return out
+
+    def _object(
+        self, schema: dict[str, Any], path: str | None, removed: tuple[str, ...] = ()
+    ) -> _Convert:
+        extra = bool(schema.get("additionalProperties"))
+        # name -> (whether a plain JSON scalar passes as it is, the conversion otherwise)
+        fields = {
+            name: self._value(sub, name if path is None else f"{path}.{name}")
+            for name, sub in schema["properties"].items()
+        }
+
+        def conform(value: dict[str, Any], unmapped: list[str]) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for name, item in value.items():
+                field = fields.get(name)
+                if field is None:
+                    if extra:
+                        out[name] = item
+                    elif name not in removed:
+                        unmapped.append(name if path is None else f"{path}.{name}")
+                elif field[0] and type(item) in _PLAIN:
+                    out[name] = item
+                else:
+                    out[name] = field[1](item, unmapped)
+            return out
+
+        return conform
+
+    def _value(self, schema: dict[str, Any], path: str) -> tuple[bool, _Convert]:
+        scalar = _scalar(schema)
+        if is_uniform_list(schema):
+            items = schema["items"]
+            whole = self._walked(items, path)
+            item = _scalar(items)
+
+            def as_list(value: Any, unmapped: list[str]) -> Any:
+                if not isinstance(value, list):
+                    return scalar(value, unmapped)
+                return [
+                    whole(v, unmapped) if whole and isinstance(v, dict) else item(v, unmapped)
+                    for v in value
+                ]
+
+            return True, as_list
+        whole = self._walked(schema, path)
+        if whole is not None:
+            walked = whole
+
+            def as_object(value: Any, unmapped: list[str]) -> Any:
+                return (
+                    walked(value, unmapped) if isinstance(value, dict) else scalar(value, unmapped)
+                )
+
+            return True, as_object
+        return not _exclusive_boolean(schema), scalar
+
+    def _walked(self, schema: dict[str, Any], path: str) -> _Convert | None:
+        """An object schema with properties: the SDK walks a dict there."""
+        if is_object_type(schema) and "properties" in schema:
+            return self._object(schema, path)
+        return None
+
+
+_Convert = Callable[[Any, list[str]], Any]
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+def _exclusive_boolean(schema: dict[str, Any]) -> bool:
+    kind = schema.get("type")
+    return kind is not None and (
+        kind in ("boolean", ["boolean"]) or set(kind) == {"boolean", "null"}
+    )
+
+
+def _scalar(schema: dict[str, Any]) -> _Convert:
+    """The SDK's conversion of a value it does not walk: a float must be finite, a plain
+    scalar passes (where the schema is not boolean alone), anything else is the SDK's."""
+    boolean = _exclusive_boolean(schema)
+
+    def conform(value: Any, unmapped: list[str]) -> Any:
+        kind = type(value)
+        if kind is float:
+            return value if math.isfinite(value) else None
+        if kind in _PLAIN and not boolean:
+            return value
+        return _conform_primitive_property(value, schema)
+
+    return conform
 
 
 if __name__ == "__main__":
