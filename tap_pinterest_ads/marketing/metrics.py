@@ -143,6 +143,7 @@ class AnalyticsStream(V5Stream):
         self.primary_keys = self.key_fields
         self.fields = tuple(self.schema["properties"])
         self.integers = {f for f in self.fields if is_integer(f)}
+        self.ids = {f for f in self.fields if f.endswith("_ID") or f == "TARGETING_VALUE"}
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -214,11 +215,10 @@ class AnalyticsStream(V5Stream):
         """The row as the schema says: every field present (a metric the API left out is
         null, never 0), ids as strings, whole numbers as integers (money stays exact)."""
         out: dict[str, Any] = dict.fromkeys(self.fields)
-        for name in self.fields:
-            value = row.get(name)
-            if value is None:
+        for name, value in row.items():  # what the API sent: most fields, some left out
+            if value is None or name not in out:
                 continue
-            if name.endswith("_ID") or name == "TARGETING_VALUE":
+            if name in self.ids:
                 value = str(value)
             elif name in self.integers and isinstance(value, float) and value.is_integer():
                 value = int(value)
