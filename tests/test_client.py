@@ -12,6 +12,7 @@ import pytest
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 
+from tap_pinterest_ads.client import json_body
 from tap_pinterest_ads.retries import (
     MAX_RETRY_AFTER_SECONDS,
     RATE_LIMIT_WAITS,
@@ -145,3 +146,21 @@ def test_trouble_names_each_kind_of_failure():
     assert trouble(failure(None), 5) == "connection refused"
     assert trouble(failure(503), 5) == "HTTP 503 Service Unavailable"
     assert trouble(ConnectionResetError(), 5) == "connection dropped mid-answer"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'{"data": [{"id": 1}], "scroll": "a"}', {"data": [{"id": 1}], "scroll": "a"}),
+        (b'{"total": 1e400}', {"total": float("inf")}),  # beyond a double: msgspec refuses
+        (b"\xef\xbb\xbf" + b'{"data": []}', {"data": []}),  # a byte-order mark
+        ('{"title": "caf\u00e9"}'.encode("utf-16"), {"title": "caf\u00e9"}),  # not UTF-8
+        (b"<html>502</html>", None),
+        (b"", None),
+    ],
+)
+def test_a_body_is_read_as_the_lenient_decoder_reads_it_or_is_none(content, expected):
+    response = requests.Response()
+    response.status_code = 200
+    response._content = content
+    assert json_body(response) == expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import json
 import signal
 import subprocess
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from tap_pinterest_ads.dates import parse_instant
 from tap_pinterest_ads.sandbox.control import SandboxProcess
 from tests.conftest import API_KEY
-from tests.tapio import api_requests, parse_messages, run_tap, write_inputs
+from tests.tapio import api_requests, catalog_selecting, parse_messages, run_tap, write_inputs
 
 PAGE = 50
 
@@ -268,10 +269,35 @@ def test_search_matches_keep_every_search_that_found_an_ad_without_extra_request
     assert len(api_requests(sandbox.requests())) == sum(
         -(-len(truth_for(sandbox, s)) // PAGE) for s in searches
     )
-    # Written page by page, before the checkpoint that covers the page.
+    # Written page by page, before the checkpoint that covers the page; one SCHEMA for the run.
     order = [m["type"] + m.get("stream", "") for m in run.messages]
     first_state = order.index("STATE")
     assert "RECORDpinterest_ad_search_matches" in order[:first_state]
+    assert order.count("SCHEMApinterest_ad_search_matches") == 1
+    assert order.index("SCHEMApinterest_ad_search_matches") < order.index(
+        "RECORDpinterest_ad_search_matches"
+    )
+
+
+def test_a_property_the_catalog_deselects_is_left_out_of_every_record(sandbox, config, tmp_path):
+    catalog = catalog_selecting(tmp_path, config, {"pinterest_ads"})
+    (entry,) = (e for e in catalog["streams"] if e["tap_stream_id"] == "pinterest_ads")
+    for item in entry["metadata"]:
+        if item["breadcrumb"] == ["properties", "ad_text"]:
+            item["metadata"]["selected"] = False
+    run = run_tap(tmp_path, config, catalog=catalog)
+    assert run.returncode == 0, run.stderr
+    records = run.records()
+    assert records and not any("ad_text" in r for r in records)
+    assert all("title" in r and "extra_fields" in r for r in records)
+
+
+def test_discovery_lists_every_stream_whichever_family_the_config_holds(config, tmp_path):
+    # An ad-library sync leaves the v5 family unbuilt; the catalog must not follow suit.
+    args = [*write_inputs(tmp_path, config, None), "--discover"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=True)
+    names = {entry["tap_stream_id"] for entry in json.loads(done.stdout)["streams"]}
+    assert {"pinterest_ads", "campaigns", "ad_analytics", "advertiser_report"} <= names
 
 
 def test_a_spent_budget_stops_the_next_search_before_its_first_request(sandbox, config, tmp_path):
