@@ -48,8 +48,9 @@ if TYPE_CHECKING:
 
     from tap_pinterest_ads.marketing.client import V5Family
 
-Read = Callable[[], Iterable[dict[str, Any]]]
+Read = Callable[[], Iterable[list[dict[str, Any]]]]  # one request's rows (a report's: pages)
 WALK_BATCHES = 40  # id batches listed ahead per ad account: 10,000 ids, whatever their number
+PAGES_AHEAD = 2  # pages a call read ahead holds at most (a call's answer is one page)
 
 
 class DailyAnalyticsStream(AnalyticsStream):
@@ -90,11 +91,13 @@ class DailyAnalyticsStream(AnalyticsStream):
             ),
         )
         parallel = self.family.settings.max_parallel_requests
-        if parallel > 1:
-            yield from ordered(self.family.readers, calls, parallel)
-        else:
-            for call in calls:
-                yield from call()
+        pages: Iterable[list[dict[str, Any]]] = (page for call in calls for page in call())
+        if parallel > 1:  # a page at a time through the buffers, not a row at a time
+            pages = ordered(self.family.readers, calls, parallel, size=PAGES_AHEAD)
+        account = str(context["ad_account_id"])
+        for page in pages:
+            for row in page:
+                yield self.shape(row, account)
 
     def id_batches(self, context: Context) -> Iterator[list[str] | None]:
         """Every id of the entity in the account in every status, not only those the entity
@@ -126,9 +129,12 @@ class DailyAnalyticsStream(AnalyticsStream):
         if batch:
             yield batch
 
-    def history(self, context: Context, start: dt.date, seam: dt.date) -> Iterator[dict[str, Any]]:
+    def history(
+        self, context: Context, start: dt.date, seam: dt.date
+    ) -> Iterator[list[dict[str, Any]]]:
         """Days before `seam`, older than the sync endpoints keep: from async reports, which
-        end the day before the sync range starts (no gap, no overlap at the seam)."""
+        end the day before the sync range starts (no gap, no overlap at the seam). Pages of
+        rows as the files stream in."""
         settings = self.shared.settings
         specs = [
             ReportSpec(
@@ -136,14 +142,19 @@ class DailyAnalyticsStream(AnalyticsStream):
             )
             for first, last in windows(start, seam - dt.timedelta(days=1), REPORT_WINDOW_DAYS)
         ]
-        account = str(context["ad_account_id"])
+        page: list[dict[str, Any]] = []
         for key, row in ReportRunner(self, context).rows(specs):
-            yield self.shape({self.id_column: key, **row}, account)
+            page.append({self.id_column: key, **row})
+            if len(page) == PAGE_SIZE:
+                yield page
+                page = []
+        if page:
+            yield page
 
     def analytics(
         self, context: Context, batch: list[str] | None, first: dt.date, last: dt.date
-    ) -> Iterator[dict[str, Any]]:
-        """One call: the days first..last of a batch of ids (or of the account)."""
+    ) -> Iterator[list[dict[str, Any]]]:
+        """One call: the days first..last of a batch of ids (or of the account), one page."""
         account = str(context["ad_account_id"])
         params = {
             "start_date": first.isoformat(),
@@ -154,8 +165,7 @@ class DailyAnalyticsStream(AnalyticsStream):
         }
         if self.id_param is not None and batch is not None:
             params[self.id_param] = ",".join(batch)
-        for row in self.call(context, self.path.format(ad_account_id=account), params) or ():
-            yield self.shape(row, account)
+        yield self.call(context, self.path.format(ad_account_id=account), params) or []
 
     @property
     def report_columns(self) -> tuple[str, ...]:

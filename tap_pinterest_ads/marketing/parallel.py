@@ -156,7 +156,10 @@ class ReadAhead:
 
 
 def ordered(
-    readers: Readers, reads: Iterable[Callable[[], Iterable[Any]]], window: int
+    readers: Readers,
+    reads: Iterable[Callable[[], Iterable[Any]]],
+    window: int,
+    size: int = BUFFER_ROWS,
 ) -> Iterator[Any]:
     """The rows of each read in turn, the next `window - 1` reads started meanwhile. `reads` is
     drawn lazily (it may itself wait on the API), and everything started stops when the
@@ -166,7 +169,7 @@ def ordered(
     try:
         while True:
             while len(started) < window and (read := next(pending, None)) is not None:
-                started.append(readers.start(read))
+                started.append(readers.start(read, size))
             if not started:
                 return
             yield from started[0].rows()
