@@ -245,6 +245,30 @@ def memory_table(cases: list[Case]) -> str:
     return table(header, rows, text_columns=2)
 
 
+def cpu_split_table(cases: list[Case]) -> str:
+    """CPU medians as a line through the two sizes: per record (the slope) and start-up (what
+    a run with no records would cost: imports, settings, catalog)."""
+    rows = []
+    for family in dict.fromkeys(c.family for c in cases):
+        pair = [c for c in cases if c.family == family]
+        if len(pair) < 2:
+            continue
+        small, large = pair[0], pair[-1]
+        split = {}
+        for name in ("tap", "floor"):
+            a, b = getattr(small, name), getattr(large, name)
+            per_record = (b.cpu - a.cpu) / (b.total - a.total)
+            split[name] = (per_record, a.cpu - per_record * a.total)
+        for name, (per_record, start_up) in split.items():
+            rows.append([family, name, f"{per_record * 1e6:.0f}", f"{start_up:.2f}"])
+        tap, floor = split["tap"], split["floor"]
+        rows.append(
+            [family, "**tap / floor**", f"**{ratio(tap[0], floor[0])}**", ratio(tap[1], floor[1])]
+        )
+    header = ["Family", "Run", "CPU µs per extra record", "Start-up CPU (s)"]
+    return table(header, rows, text_columns=2)
+
+
 def package_of(filename: str) -> str:
     for marker in ("singer_sdk", "tap_pinterest_ads", "requests", "urllib3", "jsonschema"):
         if f"/{marker}/" in filename:
@@ -314,7 +338,12 @@ each, tap and floor alternating; CPU is user + sys of the child alone; peak RSS 
 
 Memory per record: the peak RSS growth between the two sizes, per extra record written.
 
-{memory_table(cases)}{profiled}
+{memory_table(cases)}
+
+Where the CPU goes between the two sizes: the slope is the cost per record, the intercept the
+cost of a run that writes none (start-up: imports, settings, catalog, first request).
+
+{cpu_split_table(cases)}{profiled}
 """
 
 
