@@ -176,7 +176,8 @@ def test_ids_go_250_at_a_time_and_no_call_spans_more_than_90_days(
     groups = runs["groups"]
     assert len(groups) > 250  # more than one batch
     full, rest = divmod(len(groups), 250)
-    assert [len(b) for b in batches] == [250] * full + ([rest] if rest else [])
+    sizes = sorted((len(b) for b in batches), reverse=True)  # answered several at a time
+    assert sizes == [250] * full + ([rest] if rest else [])
     # Every ad group, whatever its status or update time: analytics do not hang on edits.
     assert sorted(i for b in batches for i in b) == sorted(g["id"] for g in groups)
     assert all(days(e) <= 90 for e in analytics_calls(log))
