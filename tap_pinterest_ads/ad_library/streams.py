@@ -253,6 +253,10 @@ class AdLibraryStream(SelfConformed, PinterestHTTPStream[str | None]):
         bookmark = self.read_bookmark(context, label)
         lookback = dt.timedelta(days=float(self.config.get("lookback_days", 1)))
         candidates = [c for c in (bookmark - lookback if bookmark else None, start) if c]
+        # The newest ids the last walk read are the stop mark of a search whose rows carry no
+        # dates. Once it has a bookmark, the cutoff is: a block of undated rows at the head
+        # holding those ids must not end the walk above the new dated ones.
+        known = () if state.get("replication_key_value") else state.get("known_ids") or ()
         self._walk = ScrollWalk(
             sort_value=self.sort_value,
             cutoff=max(candidates) if candidates else None,
@@ -262,7 +266,7 @@ class AdLibraryStream(SelfConformed, PinterestHTTPStream[str | None]):
             label=label,
             page_size=self.page_size,
             page_cap=self.page_cap(),
-            known_ids=frozenset(str(i) for i in state.get("known_ids") or ()),
+            known_ids=frozenset(str(i) for i in known),
             resume=resume,
             query=self.query_key(context),
         )

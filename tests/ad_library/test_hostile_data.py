@@ -130,6 +130,24 @@ def test_new_undated_ads_after_the_first_sync_are_loaded(sandbox, config, tmp_pa
     assert len(api_requests(sandbox.requests())) <= 3
 
 
+def test_a_block_of_undated_ads_at_the_head_does_not_end_an_incremental_walk(
+    sandbox, config, tmp_path
+):
+    # Undated ads sort first and fill the first page, so the newest ids the first walk read
+    # are undated; the search has dates below them, and the bookmark must decide where the
+    # next walk ends (found by the soak: quirk undated_sort=first, page_size 10).
+    sandbox.quirks(undated_sort="first")
+    small = {**config, "page_size": 10}
+    sandbox.hostile("undated", 12)
+    first = run_tap(tmp_path / "1", small)
+    assert first.returncode == 0, first.stderr
+    sandbox.advance(days=1)
+    second = run_tap(tmp_path / "2", small, state=first.final_state)
+    assert second.returncode == 0, second.stderr
+    new = set(sandbox.truth()) - ids(first)
+    assert new and new <= ids(second)
+
+
 def test_undated_tail_can_be_turned_off_and_the_summary_says_what_it_costs(
     sandbox, config, tmp_path
 ):
