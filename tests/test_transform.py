@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from psycopg import sql
 from psycopg.rows import dict_row
 
 from tap_pinterest_ads.dates import parse_instant
 from tap_pinterest_ads.marketing.metrics import SYNC_DAYS_BACK
+from tap_pinterest_ads.sandbox.control import SandboxProcess
 from tap_pinterest_ads.sandbox.data import DEFAULT_START, AdUniverse
 from tests.meltano_harness import Meltano
 from tests.pg import PgDatabase
@@ -31,9 +31,9 @@ from tests.stream_cases import (
     EXTRACTOR,
     LOOKBACK_DAYS,
     SANDBOX_OPTIONS,
+    SIZED_V5,
     STREAMS,
-    fresh_sandbox,
-    v5_account,
+    analytics_rows,
 )
 from tests.test_warehouse_postgres import LOADER, Pipeline
 
@@ -51,13 +51,14 @@ STREAMS_SELECTED = [
 DAYS = 3
 Row = dict[str, Any]
 # The default analytics_columns the campaign models read.
-SPEND, IMPRESSIONS, CLICKS, VALUE = (
+COLUMNS = SPEND, IMPRESSIONS, CLICKS, VALUE = (
     "SPEND_IN_MICRO_DOLLAR",
     "PAID_IMPRESSION",
     "TOTAL_CLICKTHROUGH",
     "TOTAL_CHECKOUT_VALUE_IN_MICRO_DOLLAR",
 )
-# The sandbox's campaign analytics over the synced range, fetched before it stops.
+# The sandbox's campaign analytics of every ad account over the synced range, with the account's
+# currency (CURRENCY), fetched before it stops.
 CAMPAIGN_TRUTH: list[Row] = []
 
 
@@ -92,37 +93,29 @@ def modelled(
     store = tmp_path_factory.mktemp("models") / "pinterest-refresh-token.json"
     pipeline = Pipeline(installed(LOADER), postgres, STREAMS[0], "models", token_store=store)
     meltano: Meltano = pipeline.meltano
-    with fresh_sandbox() as api:
+    # The same ad library; a small v5 universe whose three ad accounts are in USD, GBP and EUR.
+    with SandboxProcess(**SANDBOX_OPTIONS, **SIZED_V5) as api:
+        accounts = api.v5_truth("ad_accounts")
+        assert len({account["currency"] for account in accounts}) == 3
         for day in range(DAYS):
             if day:
                 api.advance(days=1)
             env = pipeline.env(api, snapshot_pages_per_search=20)
             env["TAP_PINTEREST_ADS__SELECT"] = STREAMS_SELECTED
+            env["TAP_PINTEREST_ADS_AD_ACCOUNT_IDS"] = [account["id"] for account in accounts]
             full = ["--full-refresh"] if day == DAYS - 1 else []
             meltano("run", *full, EXTRACTOR, LOADER, "--state-id-suffix", pipeline.suffix, env=env)
-        CAMPAIGN_TRUTH[:] = campaign_truth(api, v5_account(api))
+        first = DEFAULT_START.date() - dt.timedelta(days=SYNC_DAYS_BACK)
+        CAMPAIGN_TRUTH[:] = [
+            {**row, "CURRENCY": account["currency"]}
+            for account in accounts
+            for row in analytics_rows(api, "CAMPAIGN", account["id"], first, COLUMNS)
+        ]
     with postgres.connect() as conn:
         conn.execute(f'SET search_path TO "{pipeline.schema}"')
         conn.execute(MODELS.read_text())
         conn.commit()
     return pipeline
-
-
-def campaign_truth(api: Any, account: str) -> list[Row]:
-    """The sandbox's daily campaign rows over the synced range (see analytics_truth)."""
-    first = DEFAULT_START.date() - dt.timedelta(days=SYNC_DAYS_BACK)
-    today = dt.date.fromisoformat(api.v5_state()["now"][:10])
-    params = {
-        "ad_account_id": account,
-        "start_date": first.isoformat(),
-        "end_date": today.isoformat(),
-        "columns": ",".join((SPEND, IMPRESSIONS, CLICKS, VALUE)),
-        "granularity": "DAY",
-    }
-    response = requests.get(f"{api.url}/_sandbox/v5/analytics/CAMPAIGN", params=params, timeout=60)
-    response.raise_for_status()
-    rows: list[Row] = response.json()["rows"]
-    return rows
 
 
 def view(pipeline: Pipeline, name: str) -> list[Row]:
@@ -323,28 +316,36 @@ def test_campaign_daily_performance(modelled):
 
 
 def test_campaign_performance_matches_the_sandbox(modelled):
-    """Totals per campaign against the sandbox's own analytics truth for the synced range."""
+    """Totals per campaign, in its account's currency, against the sandbox's own analytics truth
+    for the synced range."""
     assert CAMPAIGN_TRUTH, "the sandbox has campaign analytics"
     sums: dict[str, list[Decimal]] = collections.defaultdict(lambda: [Decimal(0)] * 4)
     for row in CAMPAIGN_TRUTH:
         sums[row["CAMPAIGN_ID"]] = [
             a + b for a, b in zip(sums[row["CAMPAIGN_ID"]], measures(row), strict=True)
         ]
+    currency = {row["CAMPAIGN_ID"]: row["CURRENCY"] for row in CAMPAIGN_TRUTH}
     names = {r["id"]: r["name"] for r in table(modelled, "campaigns")}
     got = {r["campaign_id"]: r for r in view(modelled, "campaign_performance")}
     assert set(got) == set(sums)
     for campaign, totals in sums.items():
         assert_close(got[campaign], ratios(*totals), campaign)
+        assert got[campaign]["currency"] == currency[campaign]
         assert campaign in names, campaign
         assert got[campaign]["campaign_name"] == names[campaign] is not None
 
 
 def test_daily_performance_never_sums_across_currencies(modelled):
+    """One row per day and currency, its totals and ratios the sandbox's campaigns' in that
+    currency: on days several currencies spent, each keeps its own."""
     sums: dict[Any, list[Decimal]] = collections.defaultdict(lambda: [Decimal(0)] * 4)
-    for row in table(modelled, "campaign_analytics"):
+    for row in CAMPAIGN_TRUTH:
         key = (row["DATE"], row["CURRENCY"])
         sums[key] = [a + b for a, b in zip(sums[key], measures(row), strict=True)]
+    currencies = collections.Counter(day for day, _ in sums)
+    assert {currency for _, currency in sums} == {"USD", "GBP", "EUR"}
+    assert max(currencies.values()) == 3, "no day on which all three currencies spent"
     got = {(r["day"], r["currency"]): r for r in view(modelled, "daily_performance")}
-    assert got and set(got) == set(sums)
+    assert set(got) == set(sums)
     for key, totals in sums.items():
         assert_close(got[key], ratios(*totals), key)
