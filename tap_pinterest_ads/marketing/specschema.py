@@ -236,16 +236,19 @@ def _exclusive_boolean(schema: dict[str, Any]) -> bool:
 
 def _scalar(schema: dict[str, Any]) -> _Convert:
     """The SDK's conversion of a value it does not walk: a float must be finite, a plain
-    scalar passes (where the schema is not boolean alone), anything else is the SDK's."""
+    scalar passes (or becomes a boolean where the schema allows only that), anything else
+    is the SDK's own conversion."""
     boolean = _exclusive_boolean(schema)
 
     def conform(value: Any, unmapped: list[str]) -> Any:
         kind = type(value)
         if kind is float:
             return value if math.isfinite(value) else None
-        if kind in _PLAIN and not boolean:
-            return value
-        return _conform_primitive_property(value, schema)
+        if kind not in _PLAIN:
+            return _conform_primitive_property(value, schema)
+        if boolean:  # what the SDK makes of a plain value where only a boolean goes
+            return None if value is None else value != 0
+        return value
 
     return conform
 
