@@ -156,6 +156,14 @@ def canonical(value: Any) -> Any:
     return str(value)
 
 
+def key_text(value: Any) -> str:
+    """A key field as text, whatever number type a writer gave it: Airbyte's report rows carry
+    their ids as floats (549755885214.0), the API's and the tap's as whole numbers or text."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
 class Records:
     """Reads Singer (or, with `airbyte`, Airbyte) messages line by line and keeps, per stream,
     a digest of each record by its key: enough to say whether two runs wrote the same rows
@@ -192,7 +200,7 @@ class Records:
             stream, record = message["record"]["stream"], message["record"]["data"]
         else:
             stream, record = message["stream"], message["record"]
-        key = tuple(str(record.get(name)) for name in self.keys.get(stream, ("id",)))
+        key = tuple(key_text(record.get(name)) for name in self.keys.get(stream, ("id",)))
         if stream in self.compared:
             kept = {name: canonical(record.get(name)) for name in self.compared[stream]}
         else:
