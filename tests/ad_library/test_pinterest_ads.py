@@ -364,7 +364,16 @@ def test_a_v5_only_config_passes_the_connection_test(sandbox, tmp_path):
         "ad_account_ids": [sandbox.v5_truth("ad_accounts")[0]["id"]],
     }
     args = [*write_inputs(tmp_path, v5_only, None), "--test"]
+    sandbox.v5_clear_requests()
     done = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert "api_key" not in done.stderr.replace("Ad-library streams skipped: `api_key`", "")
     assert not api_requests(sandbox.requests())
+    # One record a stream proves it: the analytics and reports ask for the last days only, not
+    # for 90 days of 250-id calls or months of report jobs (minutes against the real API).
+    analytics = [r["params"] for r in sandbox.v5_requests() if r["path"].endswith("/analytics")]
+    spans = {
+        (dt.date.fromisoformat(p["end_date"][0]) - dt.date.fromisoformat(p["start_date"][0])).days
+        for p in analytics
+    }
+    assert spans and max(spans) <= 7, spans
