@@ -294,8 +294,8 @@ def compared_columns() -> tuple[str, ...]:
 
 
 def records_reader(airbyte: bool) -> Records:
-    columns = compared_columns()
-    compared = {stream: (*keys, *columns) for stream, keys in {**ANALYTICS, **REPORTS}.items()}
+    # The metrics only: keys are compared as keys (Airbyte writes report ids as floats).
+    compared = dict.fromkeys((*ANALYTICS, *REPORTS), compared_columns())
     return Records(KEYS, airbyte=airbyte, facets=FACETS, compared=compared)
 
 
