@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from functools import cached_property
 from typing import IO, Any
@@ -10,6 +11,7 @@ import click
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.exceptions import MaxRecordsLimitException
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.singerlib.encoding.simple import Message
 
@@ -131,6 +133,19 @@ class SingerOutput(MsgSpecWriter):
             sys.stdout.flush()
 
 
+class _DryRunStops(logging.Filter):
+    """A dry run (`--test`) ends each stream at its first record by raising an abort, which the
+    SDK logs as "An unhandled error occurred" (ERROR) before catching it: not an error there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = sys.exc_info()[1]
+        return not (
+            error is not None
+            and isinstance(error.__cause__, MaxRecordsLimitException)
+            and str(record.msg).startswith("An unhandled error occurred while syncing")
+        )
+
+
 class TapPinterestAds(Tap):
     """Pinterest ads data: the ad library (other advertisers) and, next, your own accounts."""
 
@@ -205,6 +220,9 @@ class TapPinterestAds(Tap):
             for stream in self.streams.values():
                 if isinstance(stream, library):
                     stream.selected = False
+        stops = _DryRunStops()
+        for stream in self.streams.values():
+            stream.logger.addFilter(stops)
         if self.input_catalog is not None and not any(s.selected for s in self.streams.values()):
             self.logger.warning(
                 "The catalog selects no stream: nothing will be synced. Select one with "
