@@ -40,7 +40,8 @@ lint: venv
 	$(BIN)/mypy
 
 ## make bench: regenerate benchmarks/README.md: the ad library, the tap against its floor, the tap
-## against Airbyte's source-pinterest (about 25 minutes; each section says how to rerun it alone)
+## against Airbyte's source-pinterest on the issue's whole workload (about 90 minutes, 65 of them
+## against Airbyte: 3 x 500 x 5,000 at 200 and 50 ms; each section says how to rerun it alone)
 bench: venv bench-airbyte-venv
 	@mkdir -p benchmarks/.runs
 	$(BIN)/python -m benchmarks.run --write benchmarks/.runs/ad-library.md --slow
