@@ -831,7 +831,7 @@ set.
   for 112). A stopped Airbyte run is compared on the rows it did read.
 
 - {machine_line()}
-- Scale `{scale}`. Regenerate (about 40 minutes a latency at full scale; `--latencies 200`
+- Scale `{scale}`. Regenerate (about 30 minutes a latency at full scale; `--latencies 200`
   reruns one and keeps the others' last results, kept in `{RESULTS.relative_to(ROOT)}`):
   `make bench-airbyte-venv && .venv/bin/python -m benchmarks.vs_airbyte --scale {scale}
   --write benchmarks/README.md`
