@@ -197,6 +197,9 @@ class TapPinterestAds(Tap):
                 "Pinterest API v5 streams skipped: no v5 credentials (`client_id`, "
                 "`client_secret`, `refresh_token`) are set."
             )
+        stops = _DryRunStops()
+        for stream in streams:
+            stream.logger.addFilter(stops)
         return streams
 
     _discovering = False
@@ -220,9 +223,6 @@ class TapPinterestAds(Tap):
             for stream in self.streams.values():
                 if isinstance(stream, library):
                     stream.selected = False
-        stops = _DryRunStops()
-        for stream in self.streams.values():
-            stream.logger.addFilter(stops)
         if self.input_catalog is not None and not any(s.selected for s in self.streams.values()):
             self.logger.warning(
                 "The catalog selects no stream: nothing will be synced. Select one with "

@@ -77,9 +77,9 @@ _ACCESS_PROPERTIES = (
         th.IntegerType(minimum=1, maximum=MAX_PARALLEL_REQUESTS),
         default=DEFAULT_PARALLEL_REQUESTS,
         description="v5 requests in flight at once: the ad accounts of a stream are read "
-        "together, and a daily analytics stream's calls (250 ids each) too; records and STATE "
-        "still come out as from one request at a time, within the rate limits. 1 reads one "
-        "request at a time.",
+        "together, and the calls of a daily analytics stream (250 ids each) too; records and "
+        "STATE still come out as from one request at a time, within the rate limits. 1 reads "
+        "one request at a time.",
     ),
 )
 
