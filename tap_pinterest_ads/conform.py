@@ -12,11 +12,15 @@ import datetime as dt
 import functools
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tap_pinterest_ads.dates import parse_day, parse_instant, to_iso
+from singer_sdk import Stream
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib import RecordMessage
+
+from tap_pinterest_ads.dates import UTC, parse_day, parse_instant, to_iso
 
 _SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9}
 _HUMAN = re.compile(r"^([+-]?\d+(?:\.\d+)?)\s*([kmb]?)\+?$", re.IGNORECASE)
@@ -194,3 +198,34 @@ def _counted(convert: Converter, losses: Losses) -> Converter:
         return out
 
     return run
+
+
+class SelfConformed(Stream):
+    """A stream whose records already have their schema's types (the ad library's converters
+    here, the analytics' `shape`): the SDK's type conformance would repeat the work."""
+
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    # State partition keys the SDK copies into every record (when the record lacks them) that
+    # the schema does not hold: its conformance would drop them, with a warning a record.
+    partition_copies: tuple[str, ...] = ()
+
+    def _generate_record_messages(
+        self, record: dict[str, Any]
+    ) -> Generator[RecordMessage, None, None]:
+        # The SDK checks every property and nested key of every record against the catalog's
+        # selection (a tenth of a sync's CPU) and has no switch for it. When the catalog
+        # deselects nothing, that pass changes nothing (nor does conformance at NONE): the
+        # stream maps get the record as it is. Any deselection takes the SDK's own path.
+        for key in self.partition_copies:
+            record.pop(key, None)
+        if not all(self.mask.values()):
+            yield from super()._generate_record_messages(record)
+            return
+        for stream_map in self.stream_maps:
+            if (mapped := stream_map.transform(record)) is not None:
+                yield RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    version=self._stream_version,
+                    time_extracted=dt.datetime.now(UTC),
+                )

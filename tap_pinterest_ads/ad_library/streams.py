@@ -12,15 +12,13 @@ import hashlib
 import json
 import logging
 import sys
-from collections.abc import Generator, Iterable
+from collections.abc import Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
-from singer_sdk import Stream, metrics
+from singer_sdk import metrics
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
-from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.singerlib import RecordMessage
 
 from tap_pinterest_ads.ad_library.auth import ad_library_auth
 from tap_pinterest_ads.ad_library.walk import (
@@ -37,7 +35,7 @@ from tap_pinterest_ads.ad_library.walk import (
     canonical_keys,
 )
 from tap_pinterest_ads.client import PinterestHTTPStream, json_body
-from tap_pinterest_ads.conform import Losses, converter
+from tap_pinterest_ads.conform import Losses, SelfConformed, converter
 from tap_pinterest_ads.dates import UTC, parse_instant, to_iso
 from tap_pinterest_ads.marketing.settings import configured as v5_configured
 from tap_pinterest_ads.schema_files import load_schema
@@ -63,32 +61,6 @@ class AdLibraryError(FatalAPIError):
 
 class ScrollTokenError(FatalAPIError):
     """Expired or mismatched cursor: the walk continues from its page by number."""
-
-
-class SelfConformed(Stream):
-    """A stream whose records already have their schema's types (conform.py)."""
-
-    # The SDK's type conformance would repeat the work.
-    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
-
-    def _generate_record_messages(
-        self, record: dict[str, Any]
-    ) -> Generator[RecordMessage, None, None]:
-        # The SDK checks every property and nested key of every record against the catalog's
-        # selection (a tenth of a sync's CPU) and has no switch for it. When the catalog
-        # deselects nothing, that pass changes nothing (nor does conformance at NONE): the
-        # stream maps get the record as it is. Any deselection takes the SDK's own path.
-        if not all(self.mask.values()):
-            yield from super()._generate_record_messages(record)
-            return
-        for stream_map in self.stream_maps:
-            if (mapped := stream_map.transform(record)) is not None:
-                yield RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=self._stream_version,
-                    time_extracted=dt.datetime.now(UTC),
-                )
 
 
 class AdLibraryStream(SelfConformed, PinterestHTTPStream[str | None]):

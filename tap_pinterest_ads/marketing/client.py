@@ -189,6 +189,7 @@ class V5Stream(PinterestHTTPStream[str | None]):
     # Partitions read at once (parallel.py): `read` must not touch STATE, which the SDK keeps
     # in the main thread.
     concurrent_partitions = True
+    conforms = False  # records conformed in `get_records` (the SDK's pass off)
 
     def __init__(self, tap: Tap, *, family: V5Family) -> None:
         super().__init__(tap, resources=family.resources, schema=load_schema(self.name))
@@ -201,6 +202,7 @@ class V5Stream(PinterestHTTPStream[str | None]):
         partition_keys = ("ad_account_id",) if self.state_partitioning_keys is None else ()
         if all(key in self.schema["properties"] for key in partition_keys):
             self.TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+            self.conforms = True
 
     @property
     def partitions(self) -> list[dict[str, Any]] | None:
@@ -258,7 +260,7 @@ class V5Stream(PinterestHTTPStream[str | None]):
         state = self.get_context_state(context) if self.replication_key else {}
         self.bookmark = state.get("replication_key_value")
         try:
-            if self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE:
+            if self.conforms:
                 yield from map(self.conform, self.rows_of(context))
             else:
                 yield from self.rows_of(context)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import requests
 
 from tap_pinterest_ads.client import PinterestHTTPStream, json_body
+from tap_pinterest_ads.conform import SelfConformed
 from tap_pinterest_ads.dates import UTC, parse_day
 from tap_pinterest_ads.marketing.client import V5Family, V5Stream
 from tap_pinterest_ads.marketing.columns import column_schema, is_integer
@@ -37,18 +37,6 @@ ANALYTICS_PER_MINUTE = 300
 # What every ads analytics row carries besides its metrics: the ad account (the state
 # partition) and the currency its *_MICRO_DOLLAR amounts are in.
 ACCOUNT_FIELDS = {"AD_ACCOUNT_ID": {"type": ["string"]}, "CURRENCY": {"type": ["string", "null"]}}
-
-
-class _PartitionKeyNotice(logging.Filter):
-    # The SDK copies the state partition's `ad_account_id` into every record, then warns that
-    # the schema lacks it: these rows carry the account as AD_ACCOUNT_ID, like the API's.
-    def filter(self, record: logging.LogRecord) -> bool:
-        unmapped = str(record.msg).startswith("Properties %s were present")
-        return not (unmapped and isinstance(record.args, tuple) and record.args[0] == PARTITION)
-
-
-PARTITION = ("ad_account_id",)
-_PARTITION_KEY_NOTICE = _PartitionKeyNotice()
 
 
 def api_day(response: requests.Response) -> dt.date | None:
@@ -110,7 +98,7 @@ class AnalyticsShared:
         return found.get("currency") if found else None
 
 
-class AnalyticsStream(V5Stream):
+class AnalyticsStream(SelfConformed, V5Stream):
     """Rows keyed by `key_fields`, incremental on DATE per ad account."""
 
     replication_key = "DATE"
@@ -119,6 +107,8 @@ class AnalyticsStream(V5Stream):
     extras: dict[str, Any] = ACCOUNT_FIELDS
     # A lookback re-reads days behind the bookmark: rows arrive out of DATE order.
     is_sorted = False
+    # `shape` gives every field its schema type; the account is AD_ACCOUNT_ID, as the API's.
+    partition_copies = ("ad_account_id",)
     # `span` reads the partition's STATE, which the SDK writes in the main thread: partitions
     # are read there in turn (a daily stream reads its requests ahead within one).
     concurrent_partitions = False
@@ -140,7 +130,6 @@ class AnalyticsStream(V5Stream):
         PinterestHTTPStream.__init__(self, tap, resources=family.resources, schema=schema)
         self.family = family
         family.names.add(self.name)
-        self.logger.addFilter(_PARTITION_KEY_NOTICE)
         self.primary_keys = self.key_fields
         self.fields = tuple(self.schema["properties"])
         self.integers = {f for f in self.fields if is_integer(f)}

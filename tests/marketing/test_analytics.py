@@ -228,6 +228,19 @@ def test_no_run_warns_of_fields_missing_from_the_schema(runs: dict[str, Any]) ->
         assert not [w for w in warnings if "not found in catalog schema" in w], warnings
 
 
+def test_every_record_holds_exactly_the_fields_of_its_schema(runs: dict[str, Any]) -> None:
+    # The SDK copies the partition's `ad_account_id` into each record; these rows carry the
+    # account as AD_ACCOUNT_ID, and the SDK's type pass, which dropped the copy, is off.
+    run = runs["runs"][0]
+    fields = {
+        m["stream"]: set(m["schema"]["properties"]) for m in run.messages if m["type"] == "SCHEMA"
+    }
+    records = [m for m in run.messages if m["type"] == "RECORD"]
+    assert {m["stream"] for m in records} == set(STREAMS)
+    for message in records:
+        assert set(message["record"]) == fields[message["stream"]], message["stream"]
+
+
 def test_no_secret_appears_in_any_output(runs: dict[str, Any], sandbox: SandboxProcess) -> None:
     live = sandbox.v5_tokens()["refresh_tokens"]
     for run in runs["runs"]:
