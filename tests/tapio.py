@@ -123,3 +123,21 @@ def catalog_selecting(tmp: Path, config: dict[str, Any], streams: set[str]) -> d
             if item["breadcrumb"] == []:
                 item["metadata"]["selected"] = entry["tap_stream_id"] in streams
     return catalog
+
+
+def killed_after_first_record(args: list[str], stream: str, wait: float = 1.0) -> TapRun:
+    """The tap run until `stream`'s first record, `wait` seconds more (what it reads ahead),
+    then SIGKILL: every message it wrote, to resume from its last STATE."""
+    with subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as tap:
+        assert tap.stdout is not None
+        lines = []
+        for line in tap.stdout:
+            lines.append(line)
+            if f'"stream":"{stream}"' in line and '"type":"RECORD"' in line:
+                break
+        time.sleep(wait)
+        tap.kill()
+        lines += tap.stdout.read().splitlines()
+    return TapRun(tap.returncode, "", "", parse_messages(lines))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +13,13 @@ import pytest
 import requests
 
 from tap_pinterest_ads.sandbox.control import SandboxProcess
-from tests.tapio import TapRun, catalog_selecting, parse_messages, run_tap, write_inputs
+from tests.tapio import (
+    TapRun,
+    catalog_selecting,
+    killed_after_first_record,
+    run_tap,
+    write_inputs,
+)
 
 CLIENT_SECRET = "sandbox-secret"  # the sandbox's documented test credentials
 FIRST_REFRESH = "sandbox-refresh-0"
@@ -344,20 +348,8 @@ def test_a_killed_parallel_run_resumes_from_its_state_without_losing_rows(
     late = f"/v5/ad_accounts/{serial['accounts'][1]}/ad_groups/analytics"
     sandbox.add_faults({"kind": "timeout", "seconds": 3, "family": "v5", "path": late})
     args = write_inputs(tmp_path / "killed", serial["config"], None, serial["catalog"])
-    with subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    ) as tap:
-        assert tap.stdout is not None
-        lines = []
-        for line in tap.stdout:
-            lines.append(line)
-            if '"stream":"ad_group_analytics"' in line and '"type":"RECORD"' in line:
-                break
-        time.sleep(1)
-        tap.kill()
-        lines += tap.stdout.read().splitlines()
-    killed = TapRun(tap.returncode, "", "", parse_messages(lines))
-    assert tap.returncode != 0 and killed.states
+    killed = killed_after_first_record(args, "ad_group_analytics")
+    assert killed.returncode != 0 and killed.states
     expected = serial["run"]
     assert len(killed.records("ad_group_analytics")) < len(expected.records("ad_group_analytics"))
     resumed = ok(

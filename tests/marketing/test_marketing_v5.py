@@ -8,9 +8,7 @@ import json
 import logging
 import math
 import stat
-import subprocess
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +24,13 @@ from tap_pinterest_ads.marketing.specschema import Conformer
 from tap_pinterest_ads.sandbox.control import SandboxProcess
 from tap_pinterest_ads.sandbox.v5.controls import ENTITIES
 from tap_pinterest_ads.schema_files import load_schema
-from tests.tapio import TapRun, catalog_selecting, parse_messages, run_tap, write_inputs
+from tests.tapio import (
+    TapRun,
+    catalog_selecting,
+    killed_after_first_record,
+    run_tap,
+    write_inputs,
+)
 
 CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-secret"  # the sandbox's documented test credential
@@ -493,20 +497,9 @@ def test_a_killed_run_resumes_from_its_state_without_losing_records(
         }
     )
     args = write_inputs(tmp_path / "killed", config, None, v5_catalog)
-    with subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    ) as tap:
-        assert tap.stdout is not None
-        lines = []
-        for line in tap.stdout:
-            lines.append(line)
-            if '"stream":"campaigns"' in line and '"type":"RECORD"' in line:
-                break  # the first account's campaigns are arriving: the second is next
-        time.sleep(1)
-        tap.kill()
-        lines += tap.stdout.read().splitlines()
-    assert tap.returncode != 0  # it really was killed mid-run
-    killed = TapRun(tap.returncode, "", "", parse_messages(lines))
+    # Killed while the first account's campaigns arrive: the second is next.
+    killed = killed_after_first_record(args, "campaigns")
+    assert killed.returncode != 0  # it really was killed mid-run
     assert ids(killed, "campaigns") < {row["id"] for row in v5.v5_truth("campaigns")}
     assert killed.states
     resumed = ok(run_tap(tmp_path / "resumed", config, killed.states[-1], catalog=v5_catalog))
