@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -222,25 +222,28 @@ def cases_table(cases: list[Case]) -> str:
     return table(header, rows, text_columns=3)
 
 
-def memory_table(cases: list[Case]) -> str:
-    rows = []
+def size_pairs(cases: list[Case]) -> Iterator[tuple[str, str, Any, Any]]:
+    """(family, tap or floor, its smallest run, its largest) for each family run at two sizes."""
     for family in dict.fromkeys(c.family for c in cases):
         pair = [c for c in cases if c.family == family]
-        if len(pair) < 2:
-            continue
-        small, large = pair[0], pair[-1]
-        for name in ("tap", "floor"):
-            a, b = getattr(small, name), getattr(large, name)
-            slope = (b.peak_mb - a.peak_mb) * 1024 / (b.total - a.total)
-            rows.append(
-                [
-                    family,
-                    name,
-                    f"{a.total:,} → {b.total:,}",
-                    f"{a.peak_mb:.1f} → {b.peak_mb:.1f}",
-                    f"{slope:+.3f}",
-                ]
-            )
+        if len(pair) >= 2:
+            for name in ("tap", "floor"):
+                yield family, name, getattr(pair[0], name), getattr(pair[-1], name)
+
+
+def memory_table(cases: list[Case]) -> str:
+    rows = []
+    for family, name, a, b in size_pairs(cases):
+        slope = (b.peak_mb - a.peak_mb) * 1024 / (b.total - a.total)
+        rows.append(
+            [
+                family,
+                name,
+                f"{a.total:,} → {b.total:,}",
+                f"{a.peak_mb:.1f} → {b.peak_mb:.1f}",
+                f"{slope:+.3f}",
+            ]
+        )
     header = ["Family", "Run", "Records", "Peak RSS (MB)", "KB per extra record"]
     return table(header, rows, text_columns=2)
 
@@ -249,16 +252,11 @@ def cpu_split_table(cases: list[Case]) -> str:
     """CPU medians as a line through the two sizes: per record (the slope) and start-up (what
     a run with no records would cost: imports, settings, catalog)."""
     rows = []
-    for family in dict.fromkeys(c.family for c in cases):
-        pair = [c for c in cases if c.family == family]
-        if len(pair) < 2:
-            continue
-        small, large = pair[0], pair[-1]
-        split = {}
-        for name in ("tap", "floor"):
-            a, b = getattr(small, name), getattr(large, name)
-            per_record = (b.cpu - a.cpu) / (b.total - a.total)
-            split[name] = (per_record, a.cpu - per_record * a.total)
+    splits: dict[str, dict[str, tuple[float, float]]] = {}
+    for family, name, a, b in size_pairs(cases):
+        per_record = (b.cpu - a.cpu) / (b.total - a.total)
+        splits.setdefault(family, {})[name] = (per_record, a.cpu - per_record * a.total)
+    for family, split in splits.items():
         for name, (per_record, start_up) in split.items():
             rows.append([family, name, f"{per_record * 1e6:.0f}", f"{start_up:.2f}"])
         tap, floor = split["tap"], split["floor"]
