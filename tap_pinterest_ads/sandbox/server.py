@@ -5,16 +5,16 @@ package v5/), served by one process with one clock, one fault queue and these co
 Run: ``tap-pinterest-ads-sandbox --port 8765 --seed 42`` (or ``python -m
 tap_pinterest_ads.sandbox.server``). Any key starting with ``wh_`` works; ``wh_basic_plan``,
 ``wh_free_plan``, ``wh_upgrade`` and ``wh_no_credits`` trigger the plan and credit errors.
-Flags: ``--seed --ads --rate-limit --credits --scroll-ttl --latency-ms --fault-rate
---fault-seed`` and ``--quirk NAME=VALUE`` (repeatable; VALUE is read as JSON, else a string);
-for v5 ``--v5-rate-limit`` (per minute, default 1000), ``--v5-token-ttl`` (seconds, default
-3600), ``--v5-quirk NAME=VALUE``; ``--v5-accounts A --v5-campaigns C --v5-ads N`` (together: A
-ad accounts, all owned and readable, no forbidden one, each with C campaigns and exactly N ads at
-the start; default: the mix described below), ``--v5-analytics-rate-limit`` (the ads_analytics
-calls a minute, default 0: none beyond ``--v5-rate-limit``), ``--v5-report-polls`` (polls that
-see IN_PROGRESS, default 2), ``--v5-report-fail-rate`` (0..1, default 0) and
-``--v5-report-url-ttl`` (seconds, default 300). The v5 part is described after the ad-library
-part below.
+Flags: ``--seed --ads --rate-limit --credits --scroll-ttl --latency-ms --fault-rate --fault-seed``,
+``--start`` (the clock at startup: an ISO date or time, UTC, or ``today`` for today's UTC midnight;
+default 2026-09-01) and ``--quirk NAME=VALUE`` (repeatable; VALUE is read as JSON, else a string);
+for v5 ``--v5-rate-limit`` (per minute, default 1000), ``--v5-token-ttl`` (seconds, default 3600),
+``--v5-quirk NAME=VALUE``; ``--v5-accounts A --v5-campaigns C --v5-ads N`` (together: A ad
+accounts, all owned and readable, no forbidden one, each with C campaigns and exactly N ads at the
+start; default: the mix described below), ``--v5-analytics-rate-limit`` (the ads_analytics calls a
+minute, default 0: none beyond ``--v5-rate-limit``), ``--v5-report-polls`` (polls that see
+IN_PROGRESS, default 2), ``--v5-report-fail-rate`` (0..1, default 0) and ``--v5-report-url-ttl``
+(seconds, default 300). The v5 part is described after the ad-library part below.
 
 API (metered, auth via ``X-API-Key``, ``Authorization: Bearer`` or ``?api_key=``, looked at in
 that order):
@@ -308,6 +308,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from datetime import datetime, time
 
 import uvicorn
 from starlette.applications import Starlette
@@ -318,6 +319,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from . import ad_library, hostile, quirks
+from .data import UTC
 from .http import ClockDate, HideDrops, checked, json_body, non_negative, parse_fault
 from .state import TUNABLE, Sandbox, SandboxConfig, iso
 from .v5 import controls as v5_controls
@@ -515,6 +517,16 @@ def serve(config: SandboxConfig, port: int = 0, host: str = "127.0.0.1") -> Iter
         stop()
 
 
+def _clock_start(value: str) -> datetime:
+    if value == "today":
+        return datetime.combine(datetime.now(UTC).date(), time(), UTC)
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))  # 3.10 rejects "Z"
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date or time: {value!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="tap-pinterest-ads-sandbox", description="Local WinningHunter Pinterest ads API."
@@ -530,6 +542,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=float, default=defaults.latency_ms)
     parser.add_argument("--fault-rate", type=float, default=defaults.fault_rate)
     parser.add_argument("--fault-seed", type=int, default=defaults.fault_seed)
+    parser.add_argument(
+        "--start",
+        type=_clock_start,
+        default=defaults.start,
+        help="the clock at startup: ISO date or time (UTC), or 'today' (its UTC midnight)",
+    )
     parser.add_argument(
         "--quirk",
         action="append",
@@ -596,6 +614,7 @@ def main(argv: list[str] | None = None) -> None:
         fault_rate=args.fault_rate,
         fault_seed=args.fault_seed,
         quirks=switches,
+        start=args.start,
     )
     try:
         sock = _bind(args.host, args.port)

@@ -23,6 +23,7 @@ from tap_pinterest_ads.sandbox.v5.auth import (
 from tap_pinterest_ads.sandbox.v5.data import STATUSES
 
 SEED = 31
+UTC = dt.timezone.utc
 EVERY: dict[str, Any] = {"entity_statuses": list(STATUSES)}
 
 
@@ -431,6 +432,19 @@ def test_v5_cli_flags() -> None:
         assert [get(proc, "/user_account").status_code for _ in range(2)] == [200, 429]
     with pytest.raises(RuntimeError, match="did not start"):
         SandboxProcess(seed=SEED, v5_quirks={"default_order": "SIDEWAYS"}).__enter__()
+
+
+def test_the_clock_starts_where_start_says() -> None:
+    """`--start` moves both APIs' clock (the Date header, what "yesterday" is for analytics)."""
+    with SandboxProcess(seed=SEED, ads=60, start="2026-11-30") as proc:
+        assert parse_instant(proc.state()["now"]) == dt.datetime(2026, 11, 30, tzinfo=UTC)
+        (date,) = get(proc, "/ad_accounts").raw.headers.getlist("date")
+        assert email.utils.parsedate_to_datetime(date) == dt.datetime(2026, 11, 30, tzinfo=UTC)
+    with SandboxProcess(seed=SEED, ads=60, start="today") as proc:
+        midnight = dt.datetime.combine(dt.datetime.now(UTC).date(), dt.time(), UTC)
+        assert parse_instant(proc.state()["now"]) == midnight
+    with pytest.raises(RuntimeError, match="did not start"):
+        SandboxProcess(seed=SEED, start="the first of May").__enter__()
 
 
 def test_a_redirect_fault_points_elsewhere_with_the_query(sb: SandboxProcess) -> None:
