@@ -120,6 +120,18 @@ BEGIN
         RETURN;
     END IF;
 
+    -- The four ratios, defined once for every view below.
+    CREATE OR REPLACE FUNCTION pinterest_ratios(
+        spend numeric, impressions numeric, clicks numeric, conversion_value numeric,
+        OUT ctr numeric, OUT cpc numeric, OUT cpm numeric, OUT roas numeric
+    ) LANGUAGE sql IMMUTABLE AS $ratios$
+        SELECT
+            clicks / NULLIF(impressions, 0),
+            spend / NULLIF(clicks, 0),
+            spend / NULLIF(impressions, 0) * 1000,
+            conversion_value / NULLIF(spend, 0)
+    $ratios$;
+
     CREATE OR REPLACE VIEW campaign_daily_performance AS
     WITH base AS (
         SELECT
@@ -136,13 +148,8 @@ BEGIN
         FROM campaign_analytics AS a
         LEFT JOIN campaigns AS c ON c.id = a."CAMPAIGN_ID"
     )
-    SELECT
-        *,
-        clicks / NULLIF(impressions, 0) AS ctr,
-        spend / NULLIF(clicks, 0) AS cpc,
-        spend / NULLIF(impressions, 0) * 1000 AS cpm,
-        conversion_value / NULLIF(spend, 0) AS roas
-    FROM base;
+    SELECT b.*, r.*
+    FROM base AS b, pinterest_ratios(b.spend, b.impressions, b.clicks, b.conversion_value) AS r;
 
     CREATE OR REPLACE VIEW campaign_performance AS
     WITH totals AS (
@@ -160,13 +167,8 @@ BEGIN
         FROM campaign_daily_performance
         GROUP BY campaign_id
     )
-    SELECT
-        *,
-        clicks / NULLIF(impressions, 0) AS ctr,
-        spend / NULLIF(clicks, 0) AS cpc,
-        spend / NULLIF(impressions, 0) * 1000 AS cpm,
-        conversion_value / NULLIF(spend, 0) AS roas
-    FROM totals;
+    SELECT t.*, r.*
+    FROM totals AS t, pinterest_ratios(t.spend, t.impressions, t.clicks, t.conversion_value) AS r;
 
     CREATE OR REPLACE VIEW daily_performance AS
     WITH totals AS (
@@ -181,12 +183,7 @@ BEGIN
         FROM campaign_daily_performance
         GROUP BY day, currency
     )
-    SELECT
-        *,
-        clicks / NULLIF(impressions, 0) AS ctr,
-        spend / NULLIF(clicks, 0) AS cpc,
-        spend / NULLIF(impressions, 0) * 1000 AS cpm,
-        conversion_value / NULLIF(spend, 0) AS roas
-    FROM totals;
+    SELECT t.*, r.*
+    FROM totals AS t, pinterest_ratios(t.spend, t.impressions, t.clicks, t.conversion_value) AS r;
 END
 $v5_models$;
