@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 Read = Callable[[], Iterable[list[dict[str, Any]]]]  # one request's rows (a report's: pages)
 WALK_BATCHES = 40  # id batches listed ahead per ad account: 10,000 ids, whatever their number
-PAGES_AHEAD = 2  # pages a call read ahead holds at most (a call's answer is one page)
+PAGES_AHEAD = 2  # pages a call read ahead holds at most (a page: a chunk of its answer)
 
 
 class DailyAnalyticsStream(AnalyticsStream):
@@ -154,7 +154,8 @@ class DailyAnalyticsStream(AnalyticsStream):
     def analytics(
         self, context: Context, batch: list[str] | None, first: dt.date, last: dt.date
     ) -> Iterator[list[dict[str, Any]]]:
-        """One call: the days first..last of a batch of ids (or of the account), one page."""
+        """One call: the days first..last of a batch of ids (or of the account), its rows a
+        chunk of the answer at a time (`call_pages`)."""
         account = str(context["ad_account_id"])
         params = {
             "start_date": first.isoformat(),
@@ -165,7 +166,7 @@ class DailyAnalyticsStream(AnalyticsStream):
         }
         if self.id_param is not None and batch is not None:
             params[self.id_param] = ",".join(batch)
-        yield self.call(context, self.path.format(ad_account_id=account), params) or []
+        yield from self.call_pages(context, self.path.format(ad_account_id=account), params)
 
     @property
     def report_columns(self) -> tuple[str, ...]:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
+import msgspec
 import requests
+from singer_sdk.exceptions import FatalAPIError
 
 from tap_pinterest_ads.client import PinterestHTTPStream, json_body
 from tap_pinterest_ads.conform import SelfConformed
@@ -37,6 +40,13 @@ ANALYTICS_PER_MINUTE = 300
 # What every ads analytics row carries besides its metrics: the ad account (the state
 # partition) and the currency its *_MICRO_DOLLAR amounts are in.
 ACCOUNT_FIELDS = {"AD_ACCOUNT_ID": {"type": ["string"]}, "CURRENCY": {"type": ["string", "null"]}}
+# An analytics answer (up to 250 ids x 90 days: 22,500 rows, about 20 MB of JSON) is received
+# whole before any of its rows is handed over, so that a broken transfer is retried as any
+# request is; but it is kept in a temporary file past SPOOL_IN_MEMORY, and its rows are parsed
+# a chunk at a time from there: a call in flight holds a chunk and a page of rows, not its answer.
+SPOOL_IN_MEMORY = 1 << 18
+ANSWER_CHUNK = 1 << 16  # about 70 rows of the default columns
+_BLANK = b" \t\r\n"
 
 
 def api_day(response: requests.Response) -> dt.date | None:
@@ -46,6 +56,43 @@ def api_day(response: requests.Response) -> dt.date | None:
         return email.utils.parsedate_to_datetime(response.headers["Date"]).astimezone(UTC).date()
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def array_pages(chunks: Iterable[bytes]) -> Iterator[list[Any]]:
+    """The elements of a JSON array arriving in chunks, a list of them per chunk, decoded by
+    msgspec as the whole would be. Each chunk is cut after its last `}`: a cut that does not
+    end a top-level element (a `}` in a string or a nested object) leaves a string or an object
+    open, so the decode fails, and that chunk waits for the next. Raises ValueError when the
+    text is not a JSON array (msgspec.DecodeError, a ValueError, when it breaks off)."""
+    decode = msgspec.json.decode
+    rest = b""
+    opened = False
+    for chunk in chunks:
+        data = rest + chunk if rest else chunk
+        if not opened:
+            data = data.lstrip(_BLANK)
+            if not data:
+                continue
+            if data[:1] != b"[":
+                raise ValueError(f"not a JSON array: {data[:20]!r}")
+            data, opened = data[1:], True
+        cut = data.rfind(b"}")
+        if cut < 0:
+            rest = data
+            continue
+        try:
+            page = decode(b"[" + data[: cut + 1].lstrip(_BLANK + b",") + b"]")
+        except msgspec.DecodeError:
+            rest = data
+            continue
+        rest = data[cut + 1 :]
+        if page:
+            yield page
+    if not opened:
+        raise ValueError("not a JSON array: an empty answer")
+    page = decode(b"[" + rest.lstrip(_BLANK + b","))  # the rest closes the array: "]"
+    if page:
+        yield page
 
 
 def windows(start: dt.date, end: dt.date, days: int) -> Iterator[tuple[dt.date, dt.date]]:
@@ -167,6 +214,69 @@ class AnalyticsStream(SelfConformed, V5Stream):
         response = self.request_decorator(self._request)(prepared, context)
         self.shared.today = api_day(response) or self.shared.today
         return json_body(response)
+
+    def call_pages(
+        self, context: Context | None, path: str, params: dict[str, Any]
+    ) -> Iterator[list[Any]]:
+        """One paced GET whose answer is a JSON array (an analytics call): its rows a chunk at
+        a time (array_pages) once the whole answer is in (spooled, not held: SPOOL_IN_MEMORY).
+        Any other answer is checked and handed over whole, as `call` does."""
+        self.shared.pacer.wait()
+        prepared = self.build_prepared_request(
+            method="GET",
+            url=f"{self.url_base}{path}",
+            params=params,
+            json=None,
+            headers=self.http_headers,
+        )
+        spool, body = self.request_decorator(self._spooled)(prepared, context)
+        if spool is None:
+            if body:
+                yield body
+            return
+        with spool:
+            try:
+                yield from array_pages(iter(lambda: spool.read(ANSWER_CHUNK), b""))
+            except ValueError as error:  # complete, yet not JSON: retrying would not mend it
+                raise FatalAPIError(
+                    f"{self.name}: {path} answered invalid JSON ({error})"
+                ) from None
+
+    def _spooled(
+        self, prepared: requests.PreparedRequest, context: Context | None
+    ) -> tuple[IO[bytes] | None, Any]:
+        """One try of `call_pages`' request (V5Stream._request and the SDK's, with the body
+        streamed to a spool): (the spool, None) for a JSON array, else (None, the body)."""
+        with self.family.slots:
+            request = self.authenticator(prepared)
+            response = self.requests_session.send(
+                request, timeout=self.timeout, allow_redirects=self.allow_redirects, stream=True
+            )
+            with response:
+                self._write_request_duration_log(
+                    endpoint=self.path, response=response, context=context, extra_tags=None
+                )
+                self.shared.today = api_day(response) or self.shared.today
+                if not response.ok:
+                    self.validate_response(response)  # reads the error body; raises
+                spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)  # noqa: SIM115 (returned open)
+                try:
+                    for chunk in response.iter_content(ANSWER_CHUNK):
+                        spool.write(chunk)
+                    spool.seek(0)
+                    first = b""
+                    while not first and (block := spool.read(4096)):
+                        first = block.lstrip(_BLANK)[:1]
+                    spool.seek(0)
+                    if first == b"[":
+                        return spool, None
+                    response._content = spool.read()  # not an array: as `call` reads it
+                except BaseException:
+                    spool.close()
+                    raise
+                spool.close()
+                self.validate_response(response)
+                return None, json_body(response)
 
     def span(self, context: Context | None, days_back: int) -> tuple[dt.date, dt.date]:
         """The days to read: from the bookmark less the lookback (else `start_date`, else as
