@@ -7,6 +7,7 @@ URL, pace, budget), the authenticator and how their error bodies read (`check_su
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import sys
@@ -24,6 +25,7 @@ from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_pinterest_ads.cli import HANDLED
+from tap_pinterest_ads.conform import DirectRecords
 from tap_pinterest_ads.retries import (
     MAX_TRIES,
     RETRIABLE,
@@ -61,7 +63,7 @@ def json_body(response: requests.Response) -> Any:
     return _bodies[response]
 
 
-class PinterestHTTPStream(RESTStream[TToken], Generic[TToken]):
+class PinterestHTTPStream(DirectRecords, RESTStream[TToken], Generic[TToken]):
     """Shared request machinery. One `ApiResources` per API: streams of an API share its pace."""
 
     _LOG_REQUEST_METRICS = False  # a METRIC line per request is noise; the record counts stay
@@ -75,6 +77,20 @@ class PinterestHTTPStream(RESTStream[TToken], Generic[TToken]):
     @property
     def url_base(self) -> str:
         return self.resources.base_url
+
+    _schemas_written: dict[str, tuple[Any, ...]] | None = None
+
+    def _write_schema_message(self) -> None:
+        # The SDK writes a SCHEMA each time `sync` runs, and a child stream's runs once per
+        # parent record (board_section_pins: once per section), each serialised by a deep
+        # `asdict` of the schema. A target needs it again only when it changes: the message
+        # is written when it differs from the last one this stream wrote under that name.
+        written = self._schemas_written = self._schemas_written or {}
+        for message in self._generate_schema_messages():
+            shape = (message.schema, message.key_properties, message.bookmark_properties)
+            if written.get(message.stream) != shape:
+                written[message.stream] = copy.deepcopy(shape)
+                self._tap.write_message(message)
 
     @functools.cached_property
     def requests_session(self) -> requests.Session:

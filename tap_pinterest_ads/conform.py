@@ -200,7 +200,56 @@ def _counted(convert: Converter, losses: Losses) -> Converter:
     return run
 
 
-class SelfConformed(Stream):
+class DirectRecords(Stream):
+    """A stream whose records need none of the SDK's per-record passes once they have their
+    schema's types (`TYPE_CONFORMANCE_LEVEL` NONE) and the catalog deselects nothing."""
+
+    _opened: tuple[object, bool] = (None, False)  # (the mask, whether it selects everything)
+
+    def _selects_everything(self) -> bool:
+        mask = self.mask  # the SDK's, built once per catalog
+        if self._opened[0] is not mask:
+            self._opened = (mask, all(mask.values()))
+        return self._opened[1]
+
+    def _generate_record_messages(
+        self, record: dict[str, Any]
+    ) -> Generator[RecordMessage, None, None]:
+        # The SDK checks every property and nested key of every record against the catalog's
+        # selection (a tenth of a sync's CPU) and has no switch for it. When the catalog
+        # deselects nothing, that pass changes nothing (nor does conformance at NONE): the
+        # stream maps get the record as it is. Any deselection takes the SDK's own path.
+        if self.TYPE_CONFORMANCE_LEVEL != TypeConformanceLevel.NONE or not (
+            self._selects_everything()
+        ):
+            yield from super()._generate_record_messages(record)
+            return
+        for stream_map in self.stream_maps:
+            if (mapped := stream_map.transform(record)) is not None:
+                yield RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    version=self._stream_version,
+                    time_extracted=dt.datetime.now(UTC),
+                )
+
+    def _process_record(
+        self,
+        record: dict[str, Any],
+        child_context: Mapping[str, Any] | None = None,
+        partition_context: Mapping[str, Any] | None = None,
+    ) -> None:
+        # Without child streams the SDK's pass only copies the partition's keys in: it would
+        # also build (and copy) a child context per record for no child to sync.
+        if self.child_streams:
+            super()._process_record(record, child_context, partition_context)
+            return
+        for key, value in (partition_context or {}).items():
+            if key not in record:
+                record[key] = value
+
+
+class SelfConformed(DirectRecords):
     """A stream whose records already have their schema's types (the ad library's converters
     here, the analytics' `shape`): the SDK's type conformance would repeat the work."""
 
@@ -212,20 +261,6 @@ class SelfConformed(Stream):
     def _generate_record_messages(
         self, record: dict[str, Any]
     ) -> Generator[RecordMessage, None, None]:
-        # The SDK checks every property and nested key of every record against the catalog's
-        # selection (a tenth of a sync's CPU) and has no switch for it. When the catalog
-        # deselects nothing, that pass changes nothing (nor does conformance at NONE): the
-        # stream maps get the record as it is. Any deselection takes the SDK's own path.
         for key in self.partition_copies:
             record.pop(key, None)
-        if not all(self.mask.values()):
-            yield from super()._generate_record_messages(record)
-            return
-        for stream_map in self.stream_maps:
-            if (mapped := stream_map.transform(record)) is not None:
-                yield RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=self._stream_version,
-                    time_extracted=dt.datetime.now(UTC),
-                )
+        yield from super()._generate_record_messages(record)

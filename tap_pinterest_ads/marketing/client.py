@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import decimal
+import itertools
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
+import msgspec
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -19,7 +21,7 @@ from tap_pinterest_ads.client import PinterestHTTPStream, json_body
 from tap_pinterest_ads.config_checks import check_api_url
 from tap_pinterest_ads.marketing.auth import PinterestOAuth, error_fields
 from tap_pinterest_ads.marketing.pacing import HeaderPacer
-from tap_pinterest_ads.marketing.parallel import ReadAhead, Readers
+from tap_pinterest_ads.marketing.parallel import BUFFER_ROWS, ReadAhead, Readers
 from tap_pinterest_ads.marketing.settings import (
     DEFAULT_V5_API_URL,
     V5Settings,
@@ -35,7 +37,9 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 PAGE_SIZE = 250  # the spec's maximum; its default of 25 costs ten times the requests
+PAGES_AHEAD = BUFFER_ROWS // PAGE_SIZE  # a context's pages read ahead at most
 NO_CATALOG = 4182
+_DECIMAL_FLOATS = msgspec.json.Decoder(float_hook=decimal.Decimal)
 SCOPES = "ads:read, catalogs:read, boards:read, pins:read, user_accounts:read"
 
 
@@ -273,7 +277,14 @@ class V5Stream(PinterestHTTPStream[str | None]):
         """The context's rows: read ahead with those the SDK asks for next, where it can."""
         if not (context and self.read_ahead()):
             return self.read(context)
-        return self.ahead.rows(context, self.upcoming())
+        return itertools.chain.from_iterable(self.ahead.rows(context, self.upcoming()))
+
+    def pages_of(self, context: Context) -> Iterator[list[dict[str, Any]]]:
+        # Read ahead hands rows over in lists of a page: each handover through a worker's
+        # buffer takes locks, and row by row they cost about a tenth of a v5 sync's CPU.
+        rows = iter(self.read(context))
+        while page := list(itertools.islice(rows, PAGE_SIZE)):
+            yield page
 
     def read_ahead(self) -> bool:
         return self.concurrent_partitions and self.family.settings.max_parallel_requests > 1
@@ -283,7 +294,7 @@ class V5Stream(PinterestHTTPStream[str | None]):
         self.requests_session  # noqa: B018 (made here, not by two workers at once)
         # The next contexts, as many as can be in flight besides the one being emitted.
         window = 2 * (self.family.settings.max_parallel_requests - 1)
-        return ReadAhead(self.family.readers, self.read, window)
+        return ReadAhead(self.family.readers, self.pages_of, window, PAGES_AHEAD)
 
     def upcoming(self) -> list[dict[str, Any]]:
         """Hook: the contexts the SDK will ask for, in its order (those known so far)."""
@@ -309,8 +320,11 @@ class V5Stream(PinterestHTTPStream[str | None]):
         if self.records_jsonpath != "$.items[*]":
             return super().parse_response(response)
         # What the SDK's `$.items[*]` gives, without evaluating the path for every page; its
-        # parse (floats as Decimal) is kept.
-        body = response.json(parse_float=decimal.Decimal)
+        # parse (floats as Decimal, digits kept) is kept, by msgspec where it reads the body.
+        try:
+            body = _DECIMAL_FLOATS.decode(response.content)
+        except msgspec.DecodeError:
+            body = response.json(parse_float=decimal.Decimal)
         items = body.get("items") if isinstance(body, dict) else None
         return items if isinstance(items, list) else super().parse_response(response)
 

@@ -10,6 +10,8 @@ and every property nullable (the API omits what it has no value for).
 
 from __future__ import annotations
 
+import collections
+import itertools
 import json
 import logging
 import math
@@ -171,8 +173,22 @@ class Conformer:
             for name, sub in schema["properties"].items()
         }
 
+        names = frozenset(fields)
+        booleans = tuple(name for name, (plain, _) in fields.items() if not plain)
+
         def conform(value: dict[str, Any], unmapped: list[str]) -> dict[str, Any]:
-            out: dict[str, Any] = {}
+            if value.keys() <= names:
+                # Every property known (most records): copy, then convert only what is not
+                # a plain scalar, found without a Python step per property.
+                out = value.copy()
+                kinds = map(_CONVERTS.__getitem__, map(type, value.values()))
+                for name in itertools.compress(value, kinds):
+                    out[name] = fields[name][1](value[name], unmapped)
+                for name in booleans:  # a plain number or string where only a boolean goes
+                    if type(value.get(name)) in (int, str):
+                        out[name] = fields[name][1](value[name], unmapped)
+                return out
+            out = {}
             for name, item in value.items():
                 field = fields.get(name)
                 if field is None:
@@ -224,7 +240,12 @@ class Conformer:
 
 
 _Convert = Callable[[Any, list[str]], Any]
-_PLAIN = frozenset({str, int, bool, type(None)})
+_PLAIN: frozenset[type] = frozenset({str, int, bool, type(None)})
+# type -> whether a value of it goes through its field's conversion (every type but the plain
+# scalars; a type seen first is added, so the lookup stays in C).
+_CONVERTS: collections.defaultdict[type, bool] = collections.defaultdict(
+    lambda: True, dict.fromkeys(_PLAIN, False)
+)
 
 
 def _exclusive_boolean(schema: dict[str, Any]) -> bool:
