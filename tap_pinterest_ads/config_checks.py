@@ -6,7 +6,6 @@ offending value (`['wh_…'] is not of type 'string'`): ours name the setting, n
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import logging
 import unicodedata
@@ -80,7 +79,12 @@ def warn_unknown_settings(
 ) -> None:
     """A misspelt setting is otherwise silently ignored: say so, with the likely intended one."""
     known = list(schema["properties"])
-    for name in sorted(set(config) - set(known)):
+    unknown = sorted(set(config) - set(known))
+    if not unknown:
+        return
+    import difflib  # only for a misspelt setting: about 10 ms of every start-up otherwise
+
+    for name in unknown:
         guess = difflib.get_close_matches(name, known, n=1)
         logger.warning(
             "Unknown setting `%s` is ignored%s",
