@@ -13,6 +13,7 @@ where the tap's CPU goes (cProfile of one tap run, by function and by package).
 from __future__ import annotations
 
 import argparse
+import compileall
 import pstats
 import statistics
 import sys
@@ -42,6 +43,12 @@ from tests.tapio import catalog_selecting, write_inputs
 SEED = 7
 RUNS = 3
 AD_LIBRARY_SIZES = (5_000, 20_000)  # ads in the universe: one unfiltered search reads them all
+# v5: the default universe, then a sized one about 3.3 times its records in much the same mix
+# (half ads, a quarter keywords): two sizes give the cost per record and the start-up apart.
+V5_SIZES: tuple[tuple[str, dict[str, int]], ...] = (
+    ("default universe", {}),
+    ("3 x 400 campaigns x 3,200 ads", {"v5_accounts": 3, "v5_campaigns": 400, "v5_ads": 3200}),
+)
 API_KEY = "wh_benchmark"
 FLOOR = [sys.executable, "-m", "benchmarks.floor"]
 FAST = {"rate_limit": 100_000, "credits": 10**9, "v5_rate_limit": 100_000}
@@ -49,6 +56,7 @@ FAST = {"rate_limit": 100_000, "credits": 10**9, "v5_rate_limit": 100_000}
 VOLATILE = frozenset({"last_matched_at"})
 PROFILE_TOP = 15
 PROFILE_PACKAGES = 6
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -322,9 +330,13 @@ def render(
 records with msgspec, nothing else (no retries, pacing, schema checks or state logic): the
 cost of the work itself. Ad library: the `pinterest_ads` full sync of one unfiltered search (50
 rows a page, `scroll`) with its `pinterest_ad_search_matches` rows, on the universes below.
-v5 entities: every v5 entity stream of the sandbox's default universe (250 rows a page,
-`bookmark`; keywords per ad account and per ad group). No latency, limits lifted; {runs} runs
-each, tap and floor alternating; CPU is user + sys of the child alone; peak RSS is the largest.
+v5 entities: every v5 entity stream (250 rows a page, `bookmark`; keywords per ad account and
+per 250 ad groups) on the sandbox's default universe and on a sized one (`--v5-accounts 3
+--v5-campaigns 400 --v5-ads 3200`: about 3.3 times the records, in much the same mix). No
+latency, limits lifted; {runs} runs each, tap and floor alternating; CPU is user + sys of the
+child alone; peak RSS is the largest. Both sides run from modules compiled to bytecode
+beforehand, as an installed package does (this machine sets PYTHONDONTWRITEBYTECODE, which
+otherwise has every tap run compile its own modules again: about 0.25 s of CPU).
 
 - {machine_line()}
 - This run took {seconds:.0f} s. Regenerate:
@@ -345,6 +357,14 @@ cost of a run that writes none (start-up: imports, settings, catalog, first requ
 """
 
 
+def byte_compile() -> None:
+    """Both sides' modules compiled to bytecode once, as pip leaves an installed package:
+    where PYTHONDONTWRITEBYTECODE is set (this machine sets it) nothing is cached, and every
+    run would compile the tap's modules from source again (about 0.25 s of CPU each time)."""
+    for package in ("tap_pinterest_ads", "benchmarks"):
+        compileall.compile_dir(ROOT / package, quiet=1)
+
+
 def note(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -356,6 +376,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=RUNS)
     args = parser.parse_args()
     started = time.perf_counter()
+    byte_compile()
     cases: list[Case] = []
     profiles: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
@@ -367,13 +388,14 @@ def main() -> None:
                     note("profiling the ad-library sync")
                     stats = profile(process, work, Path(tmp) / "ad_library.prof")
                     profiles[f"Ad library, {size:,} ads"] = profile_tables(stats)
-        with sandbox(seed=SEED, **FAST) as process:
-            work = v5(process)
-            cases.append(compare(process, work, "default universe", args.runs))
-            if args.profile:
-                note("profiling the v5 entity sync")
-                stats = profile(process, work, Path(tmp) / "v5.prof")
-                profiles["v5 entities, default universe"] = profile_tables(stats)
+        for label, universe in V5_SIZES:
+            with sandbox(seed=SEED, **FAST, **universe) as process:
+                work = v5(process)
+                cases.append(compare(process, work, label, args.runs))
+                if args.profile and label == V5_SIZES[-1][0]:
+                    note("profiling the v5 entity sync")
+                    stats = profile(process, work, Path(tmp) / "v5.prof")
+                    profiles[f"v5 entities, {label}"] = profile_tables(stats)
     flags = (" --profile" if args.profile else "") + (
         f" --runs {args.runs}" if args.runs != RUNS else ""
     )
