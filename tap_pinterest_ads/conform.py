@@ -212,26 +212,47 @@ class DirectRecords(Stream):
             self._opened = (mask, all(mask.values()))
         return self._opened[1]
 
-    def _generate_record_messages(
-        self, record: dict[str, Any]
-    ) -> Generator[RecordMessage, None, None]:
-        # The SDK checks every property and nested key of every record against the catalog's
-        # selection (a tenth of a sync's CPU) and has no switch for it. When the catalog
-        # deselects nothing, that pass changes nothing (nor does conformance at NONE): the
-        # stream maps get the record as it is. Any deselection takes the SDK's own path.
+    def _direct(self, record: dict[str, Any]) -> list[RecordMessage] | None:
+        """The record's messages as the stream maps make them, or None where the SDK's own
+        passes are needed.
+
+        The SDK checks every property and nested key of every record against the catalog's
+        selection (a tenth of a sync's CPU) and has no switch for it. When the catalog
+        deselects nothing, that pass changes nothing (nor does conformance at NONE): the
+        stream maps get the record as it is. Any deselection takes the SDK's own path."""
         if self.TYPE_CONFORMANCE_LEVEL != TypeConformanceLevel.NONE or not (
             self._selects_everything()
         ):
+            return None
+        return [
+            RecordMessage(
+                stream=stream_map.stream_alias,
+                record=mapped,
+                version=self._stream_version,
+                time_extracted=dt.datetime.now(UTC),
+            )
+            for stream_map in self.stream_maps
+            if (mapped := stream_map.transform(record)) is not None
+        ]
+
+    def _generate_record_messages(
+        self, record: dict[str, Any]
+    ) -> Generator[RecordMessage, None, None]:
+        messages = self._direct(record)
+        if messages is None:
             yield from super()._generate_record_messages(record)
+        else:
+            yield from messages
+
+    def _write_record_message(self, record: dict[str, Any]) -> None:
+        # The SDK's, without its generator per record.
+        messages = self._direct(record)
+        if messages is None:
+            super()._write_record_message(record)
             return
-        for stream_map in self.stream_maps:
-            if (mapped := stream_map.transform(record)) is not None:
-                yield RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=self._stream_version,
-                    time_extracted=dt.datetime.now(UTC),
-                )
+        for message in messages:
+            self._tap.write_message(message)
+        self.state_manager.is_flushed = False
 
     def _process_record(
         self,
@@ -257,6 +278,11 @@ class SelfConformed(DirectRecords):
     # State partition keys the SDK copies into every record (when the record lacks them) that
     # the schema does not hold: its conformance would drop them, with a warning a record.
     partition_copies: tuple[str, ...] = ()
+
+    def _write_record_message(self, record: dict[str, Any]) -> None:
+        for key in self.partition_copies:
+            record.pop(key, None)
+        super()._write_record_message(record)
 
     def _generate_record_messages(
         self, record: dict[str, Any]

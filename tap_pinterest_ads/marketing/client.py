@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlparse
 import msgspec
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.helpers._state import PROGRESS_MARKERS
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import JSONPathPaginator
 
@@ -303,6 +304,24 @@ class V5Stream(PinterestHTTPStream[str | None]):
     def read(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Hook: the rows of one context (in a worker thread when read ahead)."""
         return self.request_records(context)
+
+    _progress: tuple[Any, dict[str, Any]] | None = None  # (a context, its state dict)
+
+    def _increment_stream_state(
+        self, latest_record: dict[str, Any], *, context: Context | None = None
+    ) -> None:
+        # Lists are unsorted: for each record the SDK looks up the context's state (a scan of
+        # every partition's) to keep the highest replication value seen. A record below the
+        # highest already kept changes nothing there, and is let through without the lookup.
+        progress, key = self._progress, self.replication_key
+        if progress is not None and progress[0] is context and key:
+            kept: Any = progress[1].get(PROGRESS_MARKERS, {}).get("replication_key_value")
+            value: Any = latest_record.get(key)
+            if type(value) is type(kept) and type(value) in (int, str) and value < kept:
+                return
+        super()._increment_stream_state(latest_record, context=context)
+        if key and not self.is_sorted and self.check_sorted:
+            self._progress = (context, self.get_context_state(context))
 
     def post_process(
         self, row: dict[str, Any], context: Context | None = None

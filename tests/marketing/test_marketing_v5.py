@@ -430,6 +430,25 @@ def test_each_stream_writes_its_schema_once_before_its_records(full: FullRun) ->
     assert all(first["SCHEMA", s] < first["RECORD", s] for s in records)
 
 
+def test_each_ad_accounts_bookmark_is_the_highest_update_time_it_emitted(full: FullRun) -> None:
+    # Lists come in id order, not update order: the bookmark is the highest value seen, not
+    # the last (records below the highest kept skip the SDK's state lookup).
+    assert full.run.final_state is not None
+    bookmarks = full.run.final_state["bookmarks"]
+    checked = 0
+    for stream, key in (("campaigns", "updated_time"), ("ads", "updated_time")):
+        by_account: dict[str, list[int]] = {}
+        for record in full.run.records(stream):
+            by_account.setdefault(record["ad_account_id"], []).append(record[key])
+        assert any(values != sorted(values) for values in by_account.values())
+        for partition in bookmarks[stream]["partitions"]:
+            account = partition["context"]["ad_account_id"]
+            if account in by_account:
+                assert partition["replication_key_value"] == max(by_account[account]), stream
+                checked += 1
+    assert checked >= 4
+
+
 def test_a_schema_is_written_again_when_it_changes(tmp_path: Path) -> None:
     config = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": "r"}
     tap = TapPinterestAds(config={**config, "v5_api_url": "http://127.0.0.1:9/v5"})
