@@ -186,6 +186,54 @@ def profile(process: SandboxProcess, work: Workload, out: Path) -> pstats.Stats:
     return pstats.Stats(str(out))
 
 
+STARTUP_RUNS = 5
+# What a run pays before its first request, step by step: each step a process of its own that
+# stops there (CPU, best of STARTUP_RUNS). The tap is built from the v5 workload's config and
+# catalog, as the benchmark runs it (no request: the token is asked for when a stream syncs).
+BUILD = """
+import json, sys
+from tap_pinterest_ads.tap import TapPinterestAds
+config, catalog = (json.loads(open(path).read()) for path in sys.argv[1:3])
+TapPinterestAds(config=config, catalog=catalog, validate_config=True)
+"""
+STARTUP_STEPS = (
+    ("Python itself", ["-c", "pass"]),
+    ("+ msgspec and requests (the floor's imports)", ["-c", "import msgspec, requests"]),
+    # The tap pauses the collector while it imports (tap.py): so does this step.
+    ("+ singer_sdk", ["-c", "import gc; gc.disable(); import msgspec, requests, singer_sdk"]),
+    (
+        "+ the tap's modules",
+        ["-c", "import tap_pinterest_ads.tap, tap_pinterest_ads.marketing.streams"],
+    ),
+    ("+ the tap built (settings checked, 35 streams, catalog applied)", ["-c", BUILD]),
+)
+
+
+def startup_parts(work: Workload) -> list[tuple[str, float]]:
+    """CPU seconds of each start-up step (cumulative), best of STARTUP_RUNS."""
+    parts = []
+    with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
+        args = tap_args(Path(tmp), work)  # python -m tap_pinterest_ads --config C --catalog K
+        files = [args[args.index("--config") + 1], args[args.index("--catalog") + 1]]
+        for label, step in STARTUP_STEPS:
+            run = [sys.executable, *step, *(files if step[-1] == BUILD else [])]
+            best = min(
+                run_measured(run, lambda line: None, stderr_path=Path(tmp) / "stderr.log").cpu
+                for _ in range(STARTUP_RUNS)
+            )
+            parts.append((label, best))
+    return parts
+
+
+def startup_table(parts: list[tuple[str, float]]) -> str:
+    rows = []
+    previous = 0.0
+    for label, cpu in parts:
+        rows.append([label, f"{cpu:.3f}", f"{cpu - previous:+.3f}" if previous else ""])
+        previous = cpu
+    return table(["Step (each a process that stops there)", "CPU (s)", "Step's own"], rows)
+
+
 # --- rendering -------------------------------------------------------------------------------
 
 
@@ -312,7 +360,12 @@ def profile_tables(stats: pstats.Stats) -> str:
 
 
 def render(
-    cases: list[Case], profiles: dict[str, str], runs: int, seconds: float, flags: str
+    cases: list[Case],
+    profiles: dict[str, str],
+    runs: int,
+    seconds: float,
+    flags: str,
+    startup: list[tuple[str, float]],
 ) -> str:
     problems = [f"- {c.family} ({c.size}): {p}" for c in cases for p in c.problems]
     checked = (
@@ -353,7 +406,14 @@ Memory per record: the peak RSS growth between the two sizes, per extra record w
 Where the CPU goes between the two sizes: the slope is the cost per record, the intercept the
 cost of a run that writes none (start-up: imports, settings, catalog, first request).
 
-{cpu_split_table(cases)}{profiled}
+{cpu_split_table(cases)}
+
+What the start-up is made of, measured: a process that stops after each step (CPU, best of
+{STARTUP_RUNS}; v5 config and catalog). The floor stops after its two imports; the rest of the
+tap's intercept is per stream and per context (a SCHEMA and STATE for each, the token
+request, the first pages) and is in neither table.
+
+{startup_table(startup)}{profiled}
 """
 
 
@@ -379,6 +439,7 @@ def main() -> None:
     byte_compile()
     cases: list[Case] = []
     profiles: dict[str, str] = {}
+    startup: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
         for size in AD_LIBRARY_SIZES:
             with sandbox(seed=SEED, ads=size, **FAST) as process:
@@ -396,10 +457,14 @@ def main() -> None:
                     note("profiling the v5 entity sync")
                     stats = profile(process, work, Path(tmp) / "v5.prof")
                     profiles[f"v5 entities, {label}"] = profile_tables(stats)
+                if label == V5_SIZES[0][0]:
+                    note("timing the start-up steps")
+                    startup = startup_parts(work)
     flags = (" --profile" if args.profile else "") + (
         f" --runs {args.runs}" if args.runs != RUNS else ""
     )
-    report = render(cases, profiles, args.runs, time.perf_counter() - started, flags)
+    seconds = time.perf_counter() - started
+    report = render(cases, profiles, args.runs, seconds, flags, startup)
     print(report)
     if args.write:
         splice(args.write, "vs_floor", report)
