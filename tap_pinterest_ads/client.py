@@ -63,6 +63,10 @@ def json_body(response: requests.Response) -> Any:
     return _bodies[response]
 
 
+def _as_prepared(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
+
+
 class PinterestHTTPStream(DirectRecords, RESTStream[TToken], Generic[TToken]):
     """Shared request machinery. One `ApiResources` per API: streams of an API share its pace."""
 
@@ -91,6 +95,15 @@ class PinterestHTTPStream(DirectRecords, RESTStream[TToken], Generic[TToken]):
             if written.get(message.stream) != shape:
                 written[message.stream] = copy.deepcopy(shape)
                 self._tap.write_message(message)
+
+    def build_prepared_request(self, *args: Any, **kwargs: Any) -> requests.PreparedRequest:
+        # The SDK's, but the request is not authenticated here: `_request` authenticates each
+        # try itself (with a renewed token, if one was), and doing both re-encodes the whole
+        # query string twice a request (a keywords batch: 250 ad group ids, 2.6 ms each).
+        # `_as_prepared` is an explicit no-op so that requests does not look in ~/.netrc.
+        request = requests.Request(*args, **{"auth": _as_prepared, **kwargs})
+        request.headers.setdefault("User-Agent", self.user_agent)
+        return self.requests_session.prepare_request(request)
 
     @functools.cached_property
     def requests_session(self) -> requests.Session:
