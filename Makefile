@@ -103,3 +103,19 @@ $(AIRBYTE_VENV)/.installed-stamp:
 bench-airbyte-venv: $(AIRBYTE_VENV)/.installed-stamp
 
 .PHONY: bench-airbyte-venv
+
+## make bench-memory: the tap's peak memory as the data grows (benchmarks/memory.py, the tap
+## alone): the whole v5 workload at a tenth and at full size, then the daily analytics (sync
+## endpoints, 89 days) and the entity streams at full and ten times the data; about 35 minutes
+bench-memory: venv
+	@mkdir -p benchmarks/.runs
+	$(BIN)/python -m benchmarks.memory --sizes tenth full --json benchmarks/.runs/memory-workload.json
+	$(BIN)/python -m benchmarks.memory --sizes full ten --streams analytics --days 89 \
+		--json benchmarks/.runs/memory-analytics.json
+	$(BIN)/python -m benchmarks.memory --sizes full ten --streams entities \
+		--json benchmarks/.runs/memory-entities.json
+	$(BIN)/python -m benchmarks.memory --render benchmarks/.runs/memory-workload.json \
+		benchmarks/.runs/memory-analytics.json benchmarks/.runs/memory-entities.json \
+		--write benchmarks/README.md
+
+.PHONY: bench-memory

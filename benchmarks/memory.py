@@ -24,6 +24,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.measure import machine_line, run_measured, splice, table
+from benchmarks.measure import run_measured, splice, table
 from benchmarks.vs_airbyte import (
     ANALYTICS,
     ENTITIES,
@@ -50,6 +51,17 @@ from tests.tapio import catalog_selecting, write_inputs
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"tenth": 0.1, "full": 1.0, "ten": 10.0}
 STREAM_SETS = {"workload": WORKLOAD, "analytics": tuple(ANALYTICS), "entities": ENTITIES}
+ABOUT = """The tap alone (`benchmarks/memory.py`), its own process, against the sandbox of the
+Airbyte comparison (seed 7, clock at today, 50 ms a request, Pinterest's 300 analytics requests a
+minute), to the end, with its defaults (`max_parallel_requests` 4). Sizes: 3 ad accounts x
+(500 campaigns, 5,000 ads) times 0.1 (`tenth`), 1 (`full`) and 10 (`ten`). Streams: `workload`
+is the issue's whole v5 workload of the Airbyte comparison (15 entity streams, the 4 daily
+analytics streams, `advertiser_report`, `campaign_analytics_report`,
+`advertiser_targeting_report`; `start_date` today - 730 days); ten times that is about 11 M
+rows, so the ten-times runs take its two parts that grow with the ads: the daily analytics from
+the sync endpoints (89 days: every call a full 250 ids x 90 days) and the entity streams. Peak
+RSS is the tap's VmHWM; CPU is user + sys of the tap alone; requests are the sandbox's log
+(report polls apart: how many a job takes depends on timing)."""
 _STREAM = re.compile(rb'"stream":\s*"([^"]+)"')
 _EXTRACTED = re.compile(rb',?\s*"time_extracted":\s*"[^"]*"')
 
@@ -270,12 +282,15 @@ def render(results: list[Result], command: str) -> str:
         ]
         for s in streams
     ]
-    runs = [f"{r.commit}, {r.size}" for r in results]
+    runs = [f"{r.commit}, {r.size}, {r.streams.split(',')[0]}" for r in results]
     latencies = sorted({r.latency_ms for r in results})
     return "\n\n".join(
         [
-            f"- {machine_line()}; sandbox latency {', '.join(map(str, latencies))} ms",
-            f"- Regenerate: `{command}`",
+            ABOUT,
+            f"- {os.cpu_count()} CPUs, Python {platform.python_version()}; sandbox latency "
+            f"{', '.join(map(str, latencies))} ms; each run's end and the 1-minute load average "
+            "after it are in its row",
+            f"- Regenerate: {command}",
             table(header, rows, text_columns=3),
             "Largest RSS (MB) sampled while each stream wrote its records, for the streams "
             "during which a run's highest RSS rose by 1 MB or more (in brackets: by how much; "
@@ -315,7 +330,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.render:
         done = [r for path in args.render for r in loaded(path)]
-        command = "python -m benchmarks.memory " + " ".join(sys.argv[1:])
+        command = "`make bench-memory` (each run saves its results; `--render` tables them)"
         text = render(done, command)
         print(text)
         if args.write:
@@ -331,7 +346,7 @@ def main() -> None:
         result = run_size(size, streams, label, args.latency_ms, digests, args.days)
         print(json.dumps(result.__dict__), file=sys.stderr, flush=True)
         results.append(result)
-    command = "python -m benchmarks.memory " + " ".join(sys.argv[1:])
+    command = "`python -m benchmarks.memory " + " ".join(sys.argv[1:]) + "`"
     text = render(results, command)
     print(text)
     if args.digest_file:
