@@ -8,6 +8,7 @@ URL, pace, budget), the authenticator and how their error bodies read (`check_su
 from __future__ import annotations
 
 import copy
+import decimal
 import functools
 import logging
 import sys
@@ -48,16 +49,27 @@ TToken = TypeVar("TToken")
 _bodies: weakref.WeakKeyDictionary[requests.Response, Any] = weakref.WeakKeyDictionary()
 
 
-def json_body(response: requests.Response) -> Any:
-    """The parsed JSON body, parsed once per response; None when it is not JSON."""
+_DECIMAL_FLOATS = msgspec.json.Decoder(float_hook=decimal.Decimal)
+
+
+def json_body(response: requests.Response, *, decimals: bool = False) -> Any:
+    """The parsed JSON body, parsed once per response; None when it is not JSON. With
+    `decimals` (for the first parse of a response), floats are read as the SDK reads them,
+    as Decimal with their digits."""
     if response not in _bodies:
         try:
             # msgspec reads a page in half the time; what it refuses (NaN, a BOM, another
             # encoding, lone surrogates) the lenient decoder reads as before.
-            _bodies[response] = msgspec.json.decode(response.content)
+            if decimals:
+                _bodies[response] = _DECIMAL_FLOATS.decode(response.content)
+            else:
+                _bodies[response] = msgspec.json.decode(response.content)
         except msgspec.DecodeError:
             try:
-                _bodies[response] = response.json()
+                if decimals:
+                    _bodies[response] = response.json(parse_float=decimal.Decimal)
+                else:
+                    _bodies[response] = response.json()
             except ValueError:
                 _bodies[response] = None
     return _bodies[response]

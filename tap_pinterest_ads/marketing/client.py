@@ -195,11 +195,15 @@ class V5Stream(PinterestHTTPStream[str | None]):
     # in the main thread.
     concurrent_partitions = True
     conforms = False  # records conformed in `get_records` (the SDK's pass off)
+    # `$.items[*]` pages parsed once, floats as Decimal, for the checks, the bookmark and the
+    # records. Set by __init__: a subclass built otherwise (analytics) reads floats as floats.
+    decimal_pages = False
 
     def __init__(self, tap: Tap, *, family: V5Family) -> None:
         super().__init__(tap, resources=family.resources, schema=load_schema(self.name))
         self.family = family
         self.bookmark: Any = None
+        self.decimal_pages = True
         family.names.add(self.name)
         # `get_records` conforms (specschema.Conformer: the same records for a fraction of the
         # SDK's CPU). The SDK copies the partition's keys into records later, unconformed:
@@ -339,11 +343,14 @@ class V5Stream(PinterestHTTPStream[str | None]):
         if self.records_jsonpath != "$.items[*]":
             return super().parse_response(response)
         # What the SDK's `$.items[*]` gives, without evaluating the path for every page; its
-        # parse (floats as Decimal, digits kept) is kept, by msgspec where it reads the body.
-        try:
-            body = _DECIMAL_FLOATS.decode(response.content)
-        except msgspec.DecodeError:
-            body = response.json(parse_float=decimal.Decimal)
+        # parse (floats as Decimal, digits kept) is kept: the one the checks made.
+        if self.decimal_pages:
+            body = json_body(response)
+        else:
+            try:
+                body = _DECIMAL_FLOATS.decode(response.content)
+            except msgspec.DecodeError:
+                body = response.json(parse_float=decimal.Decimal)
         items = body.get("items") if isinstance(body, dict) else None
         return items if isinstance(items, list) else super().parse_response(response)
 
@@ -386,6 +393,7 @@ class V5Stream(PinterestHTTPStream[str | None]):
             raise NoCatalogError(f"{where} {detail}")
 
     def check_success_body(self, response: requests.Response) -> None:
-        body = json_body(response)
+        items = self.records_jsonpath == "$.items[*]"  # else the SDK's parse makes the records
+        body = json_body(response, decimals=self.decimal_pages and items)
         if not isinstance(body, (dict, list)):
             raise RetriableAPIError(f"{response.status_code} from {self.path}: not JSON", response)
