@@ -435,3 +435,57 @@ def test_array_pages_refuse_what_is_not_one_whole_array(text: bytes) -> None:
 
     with pytest.raises(ValueError):
         list(array_pages([text]))
+
+
+class _BrokenOnce(requests.adapters.HTTPAdapter):
+    """The first answer breaks off halfway through its body (as a dropped connection does);
+    the next ones arrive whole."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        response = super().send(request, **kwargs)
+        self.sent += 1
+        if self.sent == 1:
+            import urllib3
+
+            body = response.raw.read()
+            half = body[: len(body) // 2]
+
+            class Cut:
+                def stream(self, amt: int, decode_content: bool = True) -> Iterator[bytes]:
+                    yield half
+                    raise urllib3.exceptions.ProtocolError("Connection broken: reset by peer")
+
+                def close(self) -> None:
+                    pass
+
+                def release_conn(self) -> None:
+                    pass
+
+            response.raw = Cut()
+        return response
+
+
+def test_an_analytics_answer_broken_off_is_asked_again_before_any_row_leaves(
+    sandbox: SandboxProcess, settings: Callable[..., dict[str, Any]], account: str
+) -> None:
+    # Rows are handed over only once the whole answer is in: a transfer that breaks halfway is
+    # retried as any request is, and no row of the broken one is emitted twice or lost.
+    from tap_pinterest_ads.tap import TapPinterestAds
+
+    tap = TapPinterestAds(config=settings(ad_account_ids=[account]), validate_config=True)
+    stream: Any = tap.streams["ad_analytics"]
+    ads = [row["id"] for row in sandbox.v5_truth("ads", ad_account_id=account)][:250]
+    last = dt.date.fromisoformat(sandbox.v5_state()["now"][:10])
+    first = last - dt.timedelta(days=29)
+    context = {"ad_account_id": account}
+    expected = [row for page in stream.analytics(context, ads, first, last) for row in page]
+    assert len(expected) > 1000
+    broken = _BrokenOnce()
+    stream.requests_session.mount(f"{sandbox.v5_url}/ad_accounts/{account}/ads/analytics", broken)
+    got = [row for page in stream.analytics(context, ads, first, last) for row in page]
+    assert broken.sent == 2
+    assert got == expected
