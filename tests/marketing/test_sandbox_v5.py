@@ -35,9 +35,11 @@ def server() -> Iterator[SandboxProcess]:
 
 @pytest.fixture
 def sb(server: SandboxProcess) -> SandboxProcess:
+    # Configured before the reset, which gives the first access token the configured life: a
+    # test's short one (1 s) would otherwise carry over and expire mid-test on a loaded machine.
+    server.v5_configure(rate_limit_per_minute=100_000, token_ttl_seconds=3600)
     server.reset()
     server.configure(fault_rate=0)
-    server.v5_configure(rate_limit_per_minute=100_000, token_ttl_seconds=3600)
     requests.delete(f"{server.url}/_sandbox/faults", timeout=5).raise_for_status()
     return server
 

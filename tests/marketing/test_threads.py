@@ -23,12 +23,8 @@ from singer_sdk.streams.core import Stream
 from tap_pinterest_ads.sandbox.control import SandboxProcess
 from tests.tapio import catalog_selecting
 
-WATCHED = (
-    "_increment_stream_state",
-    "finalize_state_progress_markers",
-    "_write_state_message",
-    "_write_record_message",
-)
+# The SDK's STATE methods, wherever a stream class defines (or overrides) them.
+WATCHED = ("_increment_stream_state", "finalize_state_progress_markers", "_write_state_message")
 ANALYTICS = {"ad_account_analytics", "campaign_analytics", "ad_group_analytics", "ad_analytics"}
 # Entity streams read ahead: per ad account, and per parent (keywords per ad group).
 ENTITIES = {"campaigns", "ad_groups", "ads", "keywords", "audiences", "customer_lists"}
@@ -42,6 +38,18 @@ def sandbox() -> Iterator[SandboxProcess]:
         yield process
 
 
+def stream_classes() -> Iterator[type]:
+    """Stream and every subclass the tap has defined (imported with the tap)."""
+    import tap_pinterest_ads.marketing.analytics
+    import tap_pinterest_ads.marketing.streams  # noqa: F401
+
+    pending: list[type] = [Stream]
+    while pending:
+        cls = pending.pop()
+        yield cls
+        pending.extend(cls.__subclasses__())
+
+
 def sandbox_today(sandbox: SandboxProcess) -> dt.date:
     return dt.date.fromisoformat(sandbox.v5_state()["now"][:10])
 
@@ -52,7 +60,7 @@ def test_only_the_emitting_thread_touches_state_or_writes_records(
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    from tap_pinterest_ads.tap import TapPinterestAds
+    from tap_pinterest_ads.tap import SingerOutput, TapPinterestAds
 
     config = {
         "client_id": "sandbox-client",
@@ -67,26 +75,28 @@ def test_only_the_emitting_thread_touches_state_or_writes_records(
     emitting = threading.current_thread()
     calls: Counter[tuple[str, bool]] = Counter()
 
-    def watch(name: str) -> None:
-        original = getattr(Stream, name)
+    def watch(cls: type, name: str) -> None:
+        original = cls.__dict__[name]
 
         @functools.wraps(original)
-        def watched(self: Stream, *args: Any, **kwargs: Any) -> Any:
-            here = threading.current_thread()
-            calls[name, here is emitting] += 1
+        def watched(self: Any, *args: Any, **kwargs: Any) -> Any:
+            calls[name, threading.current_thread() is emitting] += 1
             return original(self, *args, **kwargs)
 
-        monkeypatch.setattr(Stream, name, watched)
+        monkeypatch.setattr(cls, name, watched)
 
-    for name in WATCHED:
-        watch(name)
+    for cls in stream_classes():
+        for name in WATCHED:
+            if name in cls.__dict__:
+                watch(cls, name)
+    watch(SingerOutput, "write_message")  # every message the tap writes, RECORDs included
     tap = TapPinterestAds(config=config, catalog=catalog, state={})
     tap.sync_all()
     workers = {t.name for t in threading.enumerate() if t.name.startswith("v5-reader")}
     output = capfd.readouterr().out
 
     assert workers, "no reader thread ran: the sync was not parallel"
-    assert output.count('"type":"RECORD"') == calls["_write_record_message", True] > 0
+    assert calls["write_message", True] == output.count("\n") > 0
     assert {name for name, emitter in calls if not emitter} == set(), calls
     for name in WATCHED:
         assert calls[name, True] > 0, (name, calls)  # the watch saw the emitting thread work
