@@ -40,8 +40,9 @@ lint: venv
 	$(BIN)/mypy
 
 ## make bench: regenerate benchmarks/README.md: the ad library, the tap against its floor, the tap
-## against Airbyte's source-pinterest on the issue's whole workload (about 90 minutes, 65 of them
-## against Airbyte: 3 x 500 x 5,000 at 200 and 50 ms; each section says how to rerun it alone)
+## against Airbyte's source-pinterest on the issue's whole workload, the tap's memory as the data
+## grows (about 2 hours: 65 minutes against Airbyte, 3 x 500 x 5,000 at 200 and 50 ms, and 35 of
+## memory; each section says how to rerun it alone)
 bench: venv bench-airbyte-venv
 	@mkdir -p benchmarks/.runs
 	$(BIN)/python -m benchmarks.run --write benchmarks/.runs/ad-library.md --slow
@@ -49,6 +50,7 @@ bench: venv bench-airbyte-venv
 		--title "The ad library: credits, throughput, latency, pacing"
 	$(BIN)/python -m benchmarks.vs_floor --profile --write benchmarks/README.md
 	$(BIN)/python -m benchmarks.vs_airbyte --write benchmarks/README.md
+	@$(MAKE) --no-print-directory bench-memory
 
 ## make sandbox: a local copy of both APIs to point the tap at (no key needed). Its ad-library
 ## rate limit is the one the Meltano `dev` environment paces to (requests_per_minute: 6000), so
