@@ -17,6 +17,21 @@ from typing import Any
 TAP = [sys.executable, "-m", "tap_pinterest_ads"]
 
 
+def v5_settings(v5_url: str, token_store: Path, **extra: Any) -> dict[str, Any]:
+    """A v5 config with the sandbox's documented test credentials; `token_store` is where the
+    rotated refresh token goes (runs sharing a sandbox must share it)."""
+    from tap_pinterest_ads.sandbox.v5.auth import CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH_TOKEN
+
+    return {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "refresh_token": FIRST_REFRESH_TOKEN,
+        "v5_api_url": v5_url,
+        "token_store_path": str(token_store),
+        **extra,
+    }
+
+
 @dataclass
 class TapRun:
     returncode: int

@@ -14,7 +14,14 @@ import pytest
 from tap_pinterest_ads.dates import parse_instant
 from tap_pinterest_ads.sandbox.control import SandboxProcess
 from tests.conftest import API_KEY
-from tests.tapio import api_requests, catalog_selecting, parse_messages, run_tap, write_inputs
+from tests.tapio import (
+    api_requests,
+    catalog_selecting,
+    parse_messages,
+    run_tap,
+    v5_settings,
+    write_inputs,
+)
 
 PAGE = 50
 
@@ -355,14 +362,8 @@ def test_the_summary_counts_exactly_the_ads_newer_than_the_bookmark(sandbox, con
 
 def test_a_v5_only_config_passes_the_connection_test(sandbox, tmp_path):
     # `--test` syncs every stream, selected or not: the ad-library ones must sit out quietly.
-    v5_only = {
-        "client_id": "sandbox-client",
-        "client_secret": "sandbox-secret",
-        "refresh_token": "sandbox-refresh-0",
-        "v5_api_url": sandbox.v5_url,
-        "token_store_path": str(tmp_path / "token.json"),
-        "ad_account_ids": [sandbox.v5_truth("ad_accounts")[0]["id"]],
-    }
+    account = sandbox.v5_truth("ad_accounts")[0]["id"]
+    v5_only = v5_settings(sandbox.v5_url, tmp_path / "token.json", ad_account_ids=[account])
     args = [*write_inputs(tmp_path, v5_only, None), "--test"]
     sandbox.v5_clear_requests()
     done = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)

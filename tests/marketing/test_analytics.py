@@ -19,6 +19,7 @@ from tests.tapio import (
     catalog_selecting,
     killed_after_first_record,
     run_tap,
+    v5_settings,
     write_inputs,
 )
 
@@ -34,15 +35,7 @@ def utc_today() -> dt.date:
 
 
 def config(sandbox: SandboxProcess, store: Path, **extra: Any) -> dict[str, Any]:
-    return {
-        "client_id": "sandbox-client",
-        "client_secret": CLIENT_SECRET,
-        "refresh_token": FIRST_REFRESH,
-        "v5_api_url": sandbox.v5_url,
-        "token_store_path": str(store),
-        "request_timeout": 10,
-        **extra,
-    }
+    return v5_settings(sandbox.v5_url, store, **{"request_timeout": 10, **extra})
 
 
 def ok(run: TapRun) -> TapRun:

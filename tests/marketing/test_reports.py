@@ -14,7 +14,7 @@ import pytest
 
 from tap_pinterest_ads.marketing.reports import JOB_ATTEMPTS, report_rows
 from tap_pinterest_ads.sandbox.control import SandboxProcess
-from tests.tapio import TapRun, catalog_selecting, run_tap
+from tests.tapio import TapRun, catalog_selecting, run_tap, v5_settings
 
 SYNC_DAYS_BACK = 89
 
@@ -47,17 +47,13 @@ def settings(
     sandbox: SandboxProcess, account: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[..., dict[str, Any]]:
     store = tmp_path_factory.mktemp("tokens") / "tokens.json"  # one: each run rotates it
-    return lambda **extra: {
-        "client_id": "sandbox-client",
-        "client_secret": "sandbox-secret",
-        "refresh_token": "sandbox-refresh-0",
-        "v5_api_url": sandbox.v5_url,
-        "token_store_path": str(store),
-        "request_timeout": 10,
-        "ad_account_ids": [account],
-        "analytics_columns": ["SPEND_IN_MICRO_DOLLAR", "TOTAL_IMPRESSION", "TOTAL_CONVERSIONS"],
+    columns = ["SPEND_IN_MICRO_DOLLAR", "TOTAL_IMPRESSION", "TOTAL_CONVERSIONS"]
+    return lambda **extra: v5_settings(
+        sandbox.v5_url,
+        store,
+        **{"request_timeout": 10, "ad_account_ids": [account], "analytics_columns": columns},
         **extra,
-    }
+    )
 
 
 def sync(

@@ -21,7 +21,7 @@ import pytest
 from singer_sdk.streams.core import Stream
 
 from tap_pinterest_ads.sandbox.control import SandboxProcess
-from tests.tapio import catalog_selecting
+from tests.tapio import catalog_selecting, v5_settings
 
 # The SDK's STATE methods, wherever a stream class defines (or overrides) them.
 WATCHED = ("_increment_stream_state", "finalize_state_progress_markers", "_write_state_message")
@@ -62,15 +62,12 @@ def test_only_the_emitting_thread_touches_state_or_writes_records(
 ) -> None:
     from tap_pinterest_ads.tap import SingerOutput, TapPinterestAds
 
-    config = {
-        "client_id": "sandbox-client",
-        "client_secret": "sandbox-secret",
-        "refresh_token": "sandbox-refresh-0",
-        "v5_api_url": sandbox.v5_url,
-        "token_store_path": str(tmp_path / "tokens.json"),
-        "start_date": (sandbox_today(sandbox) - dt.timedelta(days=20)).isoformat(),
-        "max_parallel_requests": 4,
-    }
+    config = v5_settings(
+        sandbox.v5_url,
+        tmp_path / "tokens.json",
+        start_date=(sandbox_today(sandbox) - dt.timedelta(days=20)).isoformat(),
+        max_parallel_requests=4,
+    )
     catalog = catalog_selecting(tmp_path, config, ANALYTICS | ENTITIES)
     emitting = threading.current_thread()
     calls: Counter[tuple[str, bool]] = Counter()
