@@ -355,6 +355,18 @@ def test_a_killed_parallel_run_resumes_from_its_state_without_losing_rows(
     assert resumed.final_state == expected.final_state
 
 
+def one_call(
+    sandbox: SandboxProcess, settings: Callable[..., dict[str, Any]], account: str
+) -> tuple[Any, list[str], dt.date]:
+    """The account's `ad_analytics` stream, in this process, with the ids of one call (its
+    first 250 ads) and the sandbox's day (other tests move it)."""
+    from tap_pinterest_ads.tap import TapPinterestAds
+
+    tap = TapPinterestAds(config=settings(ad_account_ids=[account]), validate_config=True)
+    ads = [row["id"] for row in sandbox.v5_truth("ads", ad_account_id=account)][:250]
+    return tap.streams["ad_analytics"], ads, dt.date.fromisoformat(sandbox.v5_state()["now"][:10])
+
+
 def test_an_analytics_answer_is_read_a_chunk_at_a_time_never_held_whole(
     sandbox: SandboxProcess, settings: Callable[..., dict[str, Any]], account: str
 ) -> None:
@@ -362,13 +374,8 @@ def test_an_analytics_answer_is_read_a_chunk_at_a_time_never_held_whole(
     # bytes and its parsed rows cost about three times its size, and each call in flight held
     # one: the tap's peak memory grew with the data. Read from a spool a chunk at a time, the
     # rows cost a chunk and a page, whatever the answer's size.
-    from tap_pinterest_ads.tap import TapPinterestAds
-
-    tap = TapPinterestAds(config=settings(ad_account_ids=[account]), validate_config=True)
-    stream: Any = tap.streams["ad_analytics"]
-    ads = [row["id"] for row in sandbox.v5_truth("ads", ad_account_id=account)][:250]
+    stream, ads, last = one_call(sandbox, settings, account)
     assert len(ads) == 250
-    last = dt.date.fromisoformat(sandbox.v5_state()["now"][:10])  # other tests move it
     first = last - dt.timedelta(days=89)
     answer = requests.get(
         f"{sandbox.v5_url}/ad_accounts/{account}/ads/analytics",
@@ -467,12 +474,7 @@ def test_an_analytics_answer_broken_off_is_asked_again_before_any_row_leaves(
 ) -> None:
     # Rows are handed over only once the whole answer is in: a transfer that breaks halfway is
     # retried as any request is, and no row of the broken one is emitted twice or lost.
-    from tap_pinterest_ads.tap import TapPinterestAds
-
-    tap = TapPinterestAds(config=settings(ad_account_ids=[account]), validate_config=True)
-    stream: Any = tap.streams["ad_analytics"]
-    ads = [row["id"] for row in sandbox.v5_truth("ads", ad_account_id=account)][:250]
-    last = dt.date.fromisoformat(sandbox.v5_state()["now"][:10])
+    stream, ads, last = one_call(sandbox, settings, account)
     first = last - dt.timedelta(days=29)
     context = {"ad_account_id": account}
     expected = [row for page in stream.analytics(context, ads, first, last) for row in page]
