@@ -43,11 +43,13 @@ from tests.tapio import catalog_selecting, write_inputs
 SEED = 7
 RUNS = 3
 AD_LIBRARY_SIZES = (5_000, 20_000)  # ads in the universe: one unfiltered search reads them all
-# v5: the default universe, then a sized one about 3.3 times its records in much the same mix
-# (half ads, a quarter keywords): two sizes give the cost per record and the start-up apart.
+# v5: the default universe, the issue's (3 ad accounts x 500 campaigns x 5,000 ads: about 4.7
+# times its records in much the same mix, half ads, a quarter keywords) and ten times that: the
+# smallest and largest give the cost per record and the start-up apart.
 V5_SIZES: tuple[tuple[str, dict[str, int]], ...] = (
     ("default universe", {}),
-    ("3 x 400 campaigns x 3,200 ads", {"v5_accounts": 3, "v5_campaigns": 400, "v5_ads": 3200}),
+    ("3 x 500 campaigns x 5,000 ads", {"v5_accounts": 3, "v5_campaigns": 500, "v5_ads": 5000}),
+    ("3 x 5,000 campaigns x 50,000 ads", {"v5_accounts": 3, "v5_campaigns": 5000, "v5_ads": 50000}),
 )
 API_KEY = "wh_benchmark"
 FLOOR = [sys.executable, "-m", "benchmarks.floor"]
@@ -281,7 +283,8 @@ def cases_table(cases: list[Case]) -> str:
 
 
 def size_pairs(cases: list[Case]) -> Iterator[tuple[str, str, Any, Any]]:
-    """(family, tap or floor, its smallest run, its largest) for each family run at two sizes."""
+    """(family, tap or floor, its smallest run, its largest) for each family run at two sizes
+    or more."""
     for family in dict.fromkeys(c.family for c in cases):
         pair = [c for c in cases if c.family == family]
         if len(pair) >= 2:
@@ -307,8 +310,8 @@ def memory_table(cases: list[Case]) -> str:
 
 
 def cpu_split_table(cases: list[Case]) -> str:
-    """CPU medians as a line through the two sizes: per record (the slope) and start-up (what
-    a run with no records would cost: imports, settings, catalog)."""
+    """CPU medians as a line through the smallest and largest size: per record (the slope) and
+    start-up (what a run with no records would cost: imports, settings, catalog)."""
     rows = []
     splits: dict[str, dict[str, tuple[float, float]]] = {}
     for family, name, a, b in size_pairs(cases):
@@ -386,8 +389,9 @@ records with msgspec, nothing else (no retries, pacing, schema checks or state l
 cost of the work itself. Ad library: the `pinterest_ads` full sync of one unfiltered search (50
 rows a page, `scroll`) with its `pinterest_ad_search_matches` rows, on the universes below.
 v5 entities: every v5 entity stream (250 rows a page, `bookmark`; keywords per ad account and
-per 250 ad groups) on the sandbox's default universe and on a sized one (`--v5-accounts 3
---v5-campaigns 400 --v5-ads 3200`: about 3.3 times the records, in much the same mix). No
+per 250 ad groups) on the sandbox's default universe, on the issue's (`--v5-accounts 3
+--v5-campaigns 500 --v5-ads 5000`: about 4.7 times the records, in much the same mix) and on ten
+times the issue's (`--v5-campaigns 5000 --v5-ads 50000`). No
 latency, limits lifted; {runs} runs each, tap and floor alternating; CPU is user + sys of the
 child alone; peak RSS is the largest. Both sides run from modules compiled to bytecode
 beforehand, as an installed package does (this machine sets PYTHONDONTWRITEBYTECODE, which
@@ -401,12 +405,14 @@ otherwise has every tap run compile its own modules again: about 0.25 s of CPU).
 
 {cases_table(cases)}
 
-Memory per record: the peak RSS growth between the two sizes, per extra record written.
+Memory per record: the peak RSS growth between the smallest and largest size, per extra record
+written.
 
 {memory_table(cases)}
 
-Where the CPU goes between the two sizes: the slope is the cost per record, the intercept the
-cost of a run that writes none (start-up: imports, settings, catalog, first request).
+Where the CPU goes between the smallest and largest size: the slope is the cost per record, the
+intercept the cost of a run that writes none (start-up: imports, settings, catalog, first
+request).
 
 {cpu_split_table(cases)}
 
