@@ -266,22 +266,8 @@ def at(entry: dict[str, Any]) -> dt.datetime:
 # --- the sandbox at today's date -------------------------------------------------------------
 
 
-def serve_sandbox(argv: list[str]) -> None:
-    """The bundled sandbox with its clock at today's UTC midnight instead of its fixed start
-    (the server has no flag for it): `python -m benchmarks.vs_airbyte serve-sandbox ARGS`."""
-    from tap_pinterest_ads.sandbox import server
-
-    midnight = dt.datetime.combine(today(), dt.time(), dt.timezone.utc)
-    at_midnight = functools.partial(server.SandboxConfig, start=midnight)
-    server.SandboxConfig = at_midnight  # type: ignore[assignment,misc]
-    server.main(argv)
-
-
 def today_sandbox(universe: Universe) -> SandboxProcess:
-    process = SandboxProcess(seed=SEED, **universe.flags())
-    module = process.args.index("tap_pinterest_ads.sandbox.server")
-    process.args[module : module + 1] = ["benchmarks.vs_airbyte", "serve-sandbox"]
-    return process
+    return SandboxProcess(seed=SEED, start="today", **universe.flags())
 
 
 # --- the two sides ---------------------------------------------------------------------------
@@ -859,9 +845,6 @@ def note(message: str) -> None:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["serve-sandbox"]:
-        serve_sandbox(sys.argv[2:])
-        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
     parser.add_argument("--latencies", type=int, nargs="+", help="only these latencies")
