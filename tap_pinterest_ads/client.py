@@ -12,6 +12,7 @@ import decimal
 import functools
 import logging
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Callable, Generator
@@ -88,7 +89,9 @@ class PinterestHTTPStream(DirectRecords, RESTStream[TToken], Generic[TToken]):
         super().__init__(tap, **kwargs)
         self.resources = resources
         self.attempts = 0  # requests the API answered (what can cost credits), retries included
-        self.tries = 0  # requests sent, answered or not
+        # Requests sent, answered or not, per thread: v5 streams request from reader threads
+        # too, and a give-up message counts the tries of its own call only.
+        self._sent = threading.local()
 
     @property
     def url_base(self) -> str:
@@ -134,13 +137,18 @@ class PinterestHTTPStream(DirectRecords, RESTStream[TToken], Generic[TToken]):
     def timeout(self) -> int:
         return int(self.config.get("request_timeout", 60))
 
+    @property
+    def tries(self) -> int:
+        """Requests this thread has sent, answered or not."""
+        return getattr(self._sent, "tries", 0)
+
     def request_decorator(self, func: Callable[..., Any]) -> Callable[..., Any]:
         # The SDK's decorator, with the wait generator deciding when to give up (retries.py),
         # backoff's own logging off (backoff_handler logs each retry once), and one line that
         # says what to do once the tries run out instead of the last exception's chain.
         def paced(*args: Any, **kwargs: Any) -> Any:
             self.resources.pacer.wait()  # inside the retry loop: every try is in the window
-            self.tries += 1
+            self._sent.tries = self.tries + 1
             return func(*args, **kwargs)
 
         retrying = backoff.on_exception(

@@ -7,6 +7,8 @@ import datetime as dt
 import decimal
 import email.utils
 import logging
+import threading
+from collections.abc import Callable
 
 import backoff._sync
 import pytest
@@ -139,6 +141,42 @@ def test_the_request_decorator_gives_up_in_one_line_after_the_schedule(
     retries = [r for r in caplog.records if "retry" in r.getMessage()]
     assert len(retries) == len(slept), "each retry is logged once"
     assert "Backing off" not in caplog.text
+
+
+def test_a_give_up_counts_the_tries_of_its_own_call_when_threads_share_a_stream(
+    stream, monkeypatch
+):
+    # v5 streams request from reader threads too. Thread a's first try hangs while thread b
+    # runs its whole schedule on the same stream: each message counts its own call's tries.
+    monkeypatch.setattr(backoff._sync.time, "sleep", lambda seconds: None)
+    a_tried, b_done = threading.Event(), threading.Event()
+    messages: dict[str, str] = {}
+
+    def send_a() -> None:
+        if not a_tried.is_set():
+            a_tried.set()
+            b_done.wait(10)
+        raise failure(503)
+
+    def send_b() -> None:
+        raise failure(503)
+
+    def call(name: str, send: Callable[[], None]) -> None:
+        try:
+            stream.request_decorator(send)()
+        except ApiUnavailableError as error:
+            messages[name] = str(error)
+        finally:
+            if name == "b":
+                b_done.set()
+
+    a = threading.Thread(target=call, args=("a", send_a))
+    a.start()
+    assert a_tried.wait(10)
+    call("b", send_b)
+    a.join(10)
+    assert "after 6 tries" in messages["a"], messages["a"]
+    assert "after 6 tries" in messages["b"], messages["b"]
 
 
 def test_trouble_names_each_kind_of_failure():
