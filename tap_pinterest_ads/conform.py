@@ -275,18 +275,18 @@ class SelfConformed(DirectRecords):
     here, the analytics' `shape`): the SDK's type conformance would repeat the work."""
 
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
-    # State partition keys the SDK copies into every record (when the record lacks them) that
-    # the schema does not hold: its conformance would drop them, with a warning a record.
+    # State partition keys the schema does not hold: the SDK would copy them into every record
+    # (when the record lacks them), and its conformance would drop them, with a warning a record.
     partition_copies: tuple[str, ...] = ()
 
-    def _write_record_message(self, record: dict[str, Any]) -> None:
-        for key in self.partition_copies:
-            record.pop(key, None)
-        super()._write_record_message(record)
-
-    def _generate_record_messages(
-        self, record: dict[str, Any]
-    ) -> Generator[RecordMessage, None, None]:
-        for key in self.partition_copies:
-            record.pop(key, None)
-        yield from super()._generate_record_messages(record)
+    def _process_record(
+        self,
+        record: dict[str, Any],
+        child_context: Mapping[str, Any] | None = None,
+        partition_context: Mapping[str, Any] | None = None,
+    ) -> None:
+        if partition_context and self.partition_copies:
+            partition_context = {
+                k: v for k, v in partition_context.items() if k not in self.partition_copies
+            }
+        super()._process_record(record, child_context, partition_context)
