@@ -53,26 +53,27 @@ _bodies: weakref.WeakKeyDictionary[requests.Response, Any] = weakref.WeakKeyDict
 _DECIMAL_FLOATS = msgspec.json.Decoder(float_hook=decimal.Decimal)
 
 
+def parse_json(response: requests.Response, *, decimals: bool = False) -> Any:
+    """The body parsed (raises ValueError when it is not JSON); with `decimals`, floats are
+    read as the SDK reads them, as Decimal with their digits. msgspec reads a page in half the
+    time; what it refuses (NaN, a BOM, another encoding, lone surrogates) the lenient decoder
+    reads as before."""
+    try:
+        if decimals:
+            return _DECIMAL_FLOATS.decode(response.content)
+        return msgspec.json.decode(response.content)
+    except msgspec.DecodeError:
+        return response.json(parse_float=decimal.Decimal) if decimals else response.json()
+
+
 def json_body(response: requests.Response, *, decimals: bool = False) -> Any:
-    """The parsed JSON body, parsed once per response; None when it is not JSON. With
-    `decimals` (for the first parse of a response), floats are read as the SDK reads them,
-    as Decimal with their digits."""
+    """The parsed JSON body, parsed once per response (`decimals`: for its first parse); None
+    when it is not JSON."""
     if response not in _bodies:
         try:
-            # msgspec reads a page in half the time; what it refuses (NaN, a BOM, another
-            # encoding, lone surrogates) the lenient decoder reads as before.
-            if decimals:
-                _bodies[response] = _DECIMAL_FLOATS.decode(response.content)
-            else:
-                _bodies[response] = msgspec.json.decode(response.content)
-        except msgspec.DecodeError:
-            try:
-                if decimals:
-                    _bodies[response] = response.json(parse_float=decimal.Decimal)
-                else:
-                    _bodies[response] = response.json()
-            except ValueError:
-                _bodies[response] = None
+            _bodies[response] = parse_json(response, decimals=decimals)
+        except ValueError:
+            _bodies[response] = None
     return _bodies[response]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import decimal
 import itertools
 import logging
 import threading
@@ -11,14 +10,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
-import msgspec
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._state import PROGRESS_MARKERS
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import JSONPathPaginator
 
-from tap_pinterest_ads.client import PinterestHTTPStream, json_body
+from tap_pinterest_ads.client import PinterestHTTPStream, json_body, parse_json
 from tap_pinterest_ads.config_checks import check_api_url
 from tap_pinterest_ads.marketing.auth import PinterestOAuth, error_fields
 from tap_pinterest_ads.marketing.pacing import HeaderPacer
@@ -40,7 +38,6 @@ if TYPE_CHECKING:
 PAGE_SIZE = 250  # the spec's maximum; its default of 25 costs ten times the requests
 PAGES_AHEAD = BUFFER_ROWS // PAGE_SIZE  # a context's pages read ahead at most
 NO_CATALOG = 4182
-_DECIMAL_FLOATS = msgspec.json.Decoder(float_hook=decimal.Decimal)
 SCOPES = "ads:read, catalogs:read, boards:read, pins:read, user_accounts:read"
 
 
@@ -344,13 +341,7 @@ class V5Stream(PinterestHTTPStream[str | None]):
             return super().parse_response(response)
         # What the SDK's `$.items[*]` gives, without evaluating the path for every page; its
         # parse (floats as Decimal, digits kept) is kept: the one the checks made.
-        if self.decimal_pages:
-            body = json_body(response)
-        else:
-            try:
-                body = _DECIMAL_FLOATS.decode(response.content)
-            except msgspec.DecodeError:
-                body = response.json(parse_float=decimal.Decimal)
+        body = json_body(response) if self.decimal_pages else parse_json(response, decimals=True)
         items = body.get("items") if isinstance(body, dict) else None
         return items if isinstance(items, list) else super().parse_response(response)
 
