@@ -13,6 +13,7 @@ from tap_pinterest_ads.dates import parse_instant
 from tap_pinterest_ads.sandbox.control import SandboxProcess
 from tap_pinterest_ads.tap import TapPinterestAds
 from tests.conftest import ADS, API_KEY, SEED
+from tests.tapio import v5_settings
 
 # The SDK builds its test class at import time, so the API it talks to must exist by then.
 _sandbox = SandboxProcess(
@@ -31,19 +32,16 @@ _EMPTY_IN_SANDBOX = [
     "product_item_report",
 ]
 
-CONFIG = {
-    "api_key": API_KEY,
-    "api_url": _sandbox.url,
-    "requests_per_minute": 100_000,
-    "start_date": _START.isoformat(),
-    "searches": [{"name": "all"}, {"name": "video", "mediatype": "video"}],
-    # Both families: the v5 streams run only with v5 credentials (the sandbox's own).
-    "client_id": "sandbox-client",
-    "client_secret": "sandbox-secret",
-    "refresh_token": "sandbox-refresh-0",
-    "v5_api_url": _sandbox.v5_url,
-    "token_store_path": str(Path(tempfile.mkdtemp()) / "pinterest-token.json"),
-}
+# Both families: the v5 streams run only with v5 credentials (the sandbox's own).
+CONFIG = v5_settings(
+    _sandbox.v5_url,
+    Path(tempfile.mkdtemp()) / "pinterest-token.json",
+    api_key=API_KEY,
+    api_url=_sandbox.url,
+    requests_per_minute=100_000,
+    start_date=_START.isoformat(),
+    searches=[{"name": "all"}, {"name": "video", "mediatype": "video"}],
+)
 
 # Every stream selected, the opt-in snapshots included, so the suite covers them all.
 _catalog = TapPinterestAds(config=CONFIG).catalog_dict

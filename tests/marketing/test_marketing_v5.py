@@ -30,6 +30,7 @@ from tests.tapio import (
     catalog_selecting,
     killed_after_first_record,
     run_tap,
+    v5_settings,
     write_inputs,
 )
 
@@ -53,15 +54,8 @@ def v5(v5_process: SandboxProcess) -> SandboxProcess:
 
 
 def v5_config(sandbox: SandboxProcess, tmp: Path, **extra: Any) -> dict[str, Any]:
-    return {
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "refresh_token": FIRST_REFRESH,
-        "v5_api_url": sandbox.v5_url,
-        "token_store_path": str(tmp / "tokens" / "pinterest.json"),
-        "request_timeout": 5,
-        **extra,
-    }
+    store = tmp / "tokens" / "pinterest.json"
+    return v5_settings(sandbox.v5_url, store, **{"request_timeout": 5, **extra})
 
 
 @pytest.fixture(scope="module")
