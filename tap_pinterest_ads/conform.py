@@ -205,6 +205,9 @@ class DirectRecords(Stream):
     schema's types (`TYPE_CONFORMANCE_LEVEL` NONE) and the catalog deselects nothing."""
 
     _opened: tuple[object, bool] = (None, False)  # (the mask, whether it selects everything)
+    # State partition keys the schema does not hold: the SDK would copy them into every record
+    # (when the record lacks them), and its conformance would drop them, with a warning a record.
+    partition_copies: tuple[str, ...] = ()
 
     def _selects_everything(self) -> bool:
         mask = self.mask  # the SDK's, built once per catalog
@@ -260,6 +263,10 @@ class DirectRecords(Stream):
         child_context: Mapping[str, Any] | None = None,
         partition_context: Mapping[str, Any] | None = None,
     ) -> None:
+        if partition_context and self.partition_copies:
+            partition_context = {
+                k: v for k, v in partition_context.items() if k not in self.partition_copies
+            }
         # Without child streams the SDK's pass only copies the partition's keys in: it would
         # also build (and copy) a child context per record for no child to sync.
         if self.child_streams:
@@ -275,18 +282,3 @@ class SelfConformed(DirectRecords):
     here, the analytics' `shape`): the SDK's type conformance would repeat the work."""
 
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
-    # State partition keys the schema does not hold: the SDK would copy them into every record
-    # (when the record lacks them), and its conformance would drop them, with a warning a record.
-    partition_copies: tuple[str, ...] = ()
-
-    def _process_record(
-        self,
-        record: dict[str, Any],
-        child_context: Mapping[str, Any] | None = None,
-        partition_context: Mapping[str, Any] | None = None,
-    ) -> None:
-        if partition_context and self.partition_copies:
-            partition_context = {
-                k: v for k, v in partition_context.items() if k not in self.partition_copies
-            }
-        super()._process_record(record, child_context, partition_context)
